@@ -1,0 +1,147 @@
+"""One training loop for every model of the course.
+
+A model's notebook writes a `step_fn(batch)` that does one optimisation step and returns
+its loss (a tensor or float) or a dict of named losses; `fit` calls it over the batches
+for a budget of steps, epochs or minutes, shows a progress bar with the running loss and
+returns a `History`. The GAN's step updates its two optimisers inside `step_fn`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping
+
+import torch
+from tqdm.auto import tqdm
+
+
+class TrainingDiverged(FloatingPointError):
+    """A loss became NaN or infinite; training stopped."""
+
+
+@dataclass
+class History:
+    """What `fit` measured.
+
+    losses: name -> one float per step (the step_fn's dict keys; "loss" for a scalar).
+    steps: optimisation steps taken; epochs: full passes finished; seconds: wall time.
+    """
+
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    steps: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+    stopped_by: str = ""
+
+    def last(self, name: str = "loss", n: int = 50) -> float:
+        """Mean of the last `n` values of loss `name`."""
+        values = self.losses[name][-n:]
+        return sum(values) / len(values)
+
+    def extend(self, other: "History") -> "History":
+        """Append a later run's history (to continue training); returns self."""
+        for k, v in other.losses.items():
+            self.losses.setdefault(k, []).extend(v)
+        self.steps += other.steps
+        self.epochs += other.epochs
+        self.seconds += other.seconds
+        self.stopped_by = other.stopped_by
+        return self
+
+
+Batch = object
+StepResult = "torch.Tensor | float | Mapping[str, torch.Tensor | float]"
+
+
+def fit(step_fn: Callable[[Batch], object], batches: Iterable, *, steps: int | None = None,
+        epochs: int | None = None, minutes: float | None = None,
+        callback: Callable[[int, History], None] | None = None, every: int = 100,
+        progress: bool = True, desc: str = "training") -> History:
+    """Call `step_fn` on minibatches until a budget runs out; return the `History`.
+
+    step_fn: does one step on a batch, returns a loss or a dict of losses.
+    batches: re-iterable (e.g. `data.batches(...)`); each pass is one epoch.
+    steps / epochs / minutes: budgets; training stops at whichever is reached first.
+        At least one is required.
+    callback(step, history): called every `every` steps and once at the end, e.g. to
+        keep sample snapshots for a widget.
+    Raises `TrainingDiverged` naming the step if a loss is NaN or infinite.
+    """
+    if steps is None and epochs is None and minutes is None:
+        raise ValueError("fit needs a budget: give steps=, epochs= or minutes=")
+    for name, value in (("steps", steps), ("epochs", epochs), ("minutes", minutes)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+    if every <= 0:
+        raise ValueError(f"every must be positive, got {every}")
+
+    history = History()
+    total = steps
+    if total is None and epochs is not None and hasattr(batches, "__len__"):
+        total = epochs * len(batches)
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=True, dynamic_ncols=True)
+    start = time.perf_counter()
+    deadline = start + 60.0 * minutes if minutes is not None else math.inf
+    running = None
+    try:
+        while history.stopped_by == "":
+            took_one = False
+            for batch in batches:
+                took_one = True
+                values = _as_floats(step_fn(batch))
+                history.steps += 1
+                for k, v in values.items():
+                    if not math.isfinite(v):
+                        raise TrainingDiverged(
+                            f"loss {k!r} became {v} at step {history.steps}; training stopped. "
+                            f"Try a lower learning rate or check the inputs of the loss.")
+                    history.losses.setdefault(k, []).append(v)
+                main = values.get("loss", next(iter(values.values())))
+                running = main if running is None else 0.98 * running + 0.02 * main
+                bar.update(1)
+                if history.steps % 10 == 0 or history.steps == 1:
+                    bar.set_postfix(loss=f"{running:.4g}")
+                if callback is not None and history.steps % every == 0:
+                    callback(history.steps, history)
+                if steps is not None and history.steps >= steps:
+                    history.stopped_by = "steps"
+                elif time.perf_counter() >= deadline:
+                    history.stopped_by = "minutes"
+                if history.stopped_by:
+                    break
+            else:
+                history.epochs += 1
+                if epochs is not None and history.epochs >= epochs:
+                    history.stopped_by = "epochs"
+                elif time.perf_counter() >= deadline:
+                    history.stopped_by = "minutes"
+            if not took_one:
+                raise ValueError("the batches yielded nothing: is the data smaller than one batch?")
+    finally:
+        history.seconds = time.perf_counter() - start
+        bar.close()
+    if callback is not None and history.steps % every != 0:
+        callback(history.steps, history)
+    return history
+
+
+def _as_floats(result) -> dict[str, float]:
+    """The step's loss(es) as plain floats keyed by name."""
+    if isinstance(result, Mapping):
+        if not result:
+            raise ValueError("step_fn returned an empty dict; return at least one loss")
+        return {str(k): _to_float(k, v) for k, v in result.items()}
+    return {"loss": _to_float("loss", result)}
+
+
+def _to_float(name, value) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"step_fn's {name!r} is a tensor of shape {tuple(value.shape)}; "
+                             f"return a scalar (e.g. loss.mean())")
+        return float(value.detach())
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise TypeError(f"step_fn must return a loss (tensor or float) or a dict of them, "
+                    f"got {type(value).__name__} for {name!r}")
