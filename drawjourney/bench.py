@@ -17,7 +17,6 @@ from typing import Callable
 import torch
 from torch import nn
 
-from drawjourney.data import ImageData
 
 
 @dataclass(frozen=True)
@@ -27,8 +26,9 @@ class Family:
     train(minutes, device) -> model: the family's recipe within a time budget.
     sample(model, n, labels) -> (n, 1, H, W) in [0, 1]; labels is an int64 (n,) tensor for
         conditional families, else None.
-    likelihood(model, test) -> (value, unit): e.g. (86.1, "nats") on binarized MNIST or
-        (1.05, "bits/dim") on dequantized MNIST; None where the family defines none.
+    likelihood(model) -> (value, unit): measured on the family's own test data, e.g.
+        (86.1, "nats") on binarized MNIST or (1.05, "bits/dim") on dequantized MNIST;
+        None where the family defines none.
     """
 
     name: str
@@ -37,7 +37,7 @@ class Family:
     train: Callable[[float, torch.device], nn.Module]
     sample: Callable[[nn.Module, int, torch.Tensor | None], torch.Tensor]
     conditional: bool = False
-    likelihood: Callable[[nn.Module, ImageData], tuple[float, str]] | None = None
+    likelihood: Callable[[nn.Module], tuple[float, str]] | None = None
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -56,3 +56,134 @@ def families() -> dict[str, Family]:
     for info in pkgutil.iter_modules(models.__path__):
         importlib.import_module(f"{models.__name__}.{info.name}")
     return dict(sorted(_FAMILIES.items()))
+
+
+def measure_data(split: str = "train", batch_size: int = 128, max_batches: int = 400,
+                 device=None) -> dict:
+    """Minibatches per second of `data.batches` vs torchvision's DataLoader + ToTensor.
+
+    Both read the same MNIST split at 28x28 with the same batch size and shuffling, and
+    both deliver float batches on `device` (default `runtime.device()`); each is timed over
+    the same number of batches, after one warm-up batch. Returns a dict of rates and ratio.
+    """
+    import time
+
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    from drawjourney import data, runtime
+
+    device = runtime.device() if device is None else torch.device(device)
+    resident = data.mnist(split, size=28, device=device)
+    n = min(max_batches, len(resident) // batch_size)
+
+    def rate(iterable) -> float:
+        it = iter(iterable)
+        next(it)
+        start = time.perf_counter()
+        for _ in range(n):
+            x, y = next(it)
+            x, y = x.to(device), y.to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return n / (time.perf_counter() - start)
+
+    ours = rate(data.batches(resident, batch_size, seed=0))
+    ds = datasets.MNIST(str(data.data_root()), train=(split == "train"), download=False,
+                        transform=transforms.ToTensor())
+    theirs = rate(DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True))
+    return {"what": "data", "split": split, "batch_size": batch_size, "batches_timed": n,
+            "device": str(device), "drawjourney_batches_per_s": ours,
+            "dataloader_batches_per_s": theirs, "speedup": ours / theirs}
+
+
+def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
+                   n_samples: int = 10_000, device=None, save_to=None) -> dict:
+    """Train (or load) one family's model and measure it on the course's common numbers.
+
+    checkpoint: a saved model of the family to measure instead of training one.
+    minutes: the training budget handed to the family's recipe.
+    save_to: where to save the model trained here (with its measurements).
+    Returns a dict: likelihood (value and unit) where defined, FID-MNIST on `n_samples`
+    samples, label accuracy if conditional, mode coverage, parameters, training seconds,
+    sampling seconds per 100 images and the device.
+    """
+    import time
+
+    from drawjourney import checkpoint as ckpt
+    from drawjourney import metrics, runtime
+
+    device = runtime.device() if device is None else torch.device(device)
+    if checkpoint is not None:
+        model = ckpt.load(checkpoint, device=device, expect=family.model_class)
+        train_seconds = model.checkpoint_info["metrics"].get("train_seconds")
+    else:
+        start = time.perf_counter()
+        model = family.train(minutes, device)
+        train_seconds = time.perf_counter() - start
+    model.eval()
+
+    labels = torch.arange(n_samples, device=device) % 10 if family.conditional else None
+    chunk = 500
+    start = time.perf_counter()
+    parts = [family.sample(model, min(chunk, n_samples - i),
+                           None if labels is None else labels[i:i + chunk])
+             for i in range(0, n_samples, chunk)]
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    sample_seconds = time.perf_counter() - start
+    samples = torch.cat(parts)
+
+    result = {
+        "family": family.name,
+        "description": family.description,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_seconds": train_seconds,
+        "sample_seconds_per_100": 100.0 * sample_seconds / n_samples,
+        "n_samples": n_samples,
+        "fid_mnist": metrics.fid_mnist(samples),
+        "device": runtime.describe(),
+    }
+    coverage = metrics.class_histogram(samples)
+    result["label_entropy_bits"] = coverage["entropy_bits"]
+    result["top_class_fraction"] = coverage["top_fraction"]
+    if labels is not None:
+        result["label_accuracy"] = metrics.label_accuracy(samples, labels)
+    if family.likelihood is not None:
+        value, unit = family.likelihood(model)
+        result["likelihood"], result["likelihood_unit"] = value, unit
+    if save_to is not None and checkpoint is None:
+        numbers = {k: v for k, v in result.items() if isinstance(v, (int, float))}
+        ckpt.save(model, save_to, metrics=numbers, note=f"bench recipe, {minutes} min budget")
+    return result
+
+
+COLUMNS = (("family", "family"), ("likelihood", "NLL / bits/dim"), ("fid_mnist", "FID-MNIST"),
+           ("label_accuracy", "label acc."), ("label_entropy_bits", "label entropy (bits)"),
+           ("parameters", "params"), ("train_seconds", "train s"),
+           ("sample_seconds_per_100", "sample s/100"))
+
+
+def markdown_table(results: list[dict]) -> str:
+    """The family results as a Markdown table (data-pipeline rows are left out)."""
+    rows = [r for r in results if "family" in r]
+    head = "| " + " | ".join(title for _, title in COLUMNS) + " |"
+    rule = "|" + "---|" * len(COLUMNS)
+    lines = [head, rule]
+    for r in rows:
+        cells = []
+        for key, _ in COLUMNS:
+            value = r.get(key)
+            if key == "likelihood" and value is not None:
+                cells.append(f"{value:.3f} {r['likelihood_unit']}")
+            elif isinstance(value, float):
+                cells.append(f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}")
+            elif value is None:
+                cells.append("-")
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    if rows:
+        lines.append("")
+        lines.append(f"Hardware: {rows[0]['device']}")
+    return "\n".join(lines)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import importlib
-import pickle
 import sys
-import zipfile
 from pathlib import Path
 
 import torch
@@ -50,7 +48,7 @@ def save(model: nn.Module, path, *, metrics: dict | None = None, note: str = "",
         "metrics": _plain(dict(metrics or {})),
         "provenance": {
             "package_version": __version__,
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
             "command": command if command is not None else " ".join(sys.argv),
             "note": note,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -70,7 +68,7 @@ def read(path) -> dict:
                               (" (that is a folder)" if path.is_dir() else ""))
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as err:
+    except Exception as err:  # torch raises many kinds for a bad file; all mean the same here
         raise CheckpointError(f"{path} is not a readable drawjourney checkpoint "
                               f"(corrupt or a different kind of file): {err}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -82,7 +80,7 @@ def read(path) -> dict:
 def info(path) -> dict:
     """Metadata of a checkpoint without building the model: model, config, metrics, provenance."""
     payload = read(path)
-    return {k: payload[k] for k in ("model", "config", "metrics", "provenance")}
+    return {k: _restore(payload[k]) for k in ("model", "config", "metrics", "provenance")}
 
 
 def load(path, *, device=None, expect: type | None = None) -> nn.Module:
@@ -105,11 +103,14 @@ def load(path, *, device=None, expect: type | None = None) -> nn.Module:
                               f"{payload['config_class']} (made by another package version?)")
     config = config_cls(**{k: _restore(v) for k, v in payload["config"].items()})
     model = model_cls(config)
-    result = model.load_state_dict(payload["state_dict"], strict=False)
+    try:
+        result = model.load_state_dict(payload["state_dict"], strict=False)
+    except RuntimeError as err:  # shapes differ from what the config builds
+        raise CheckpointError(f"{path} does not fit {payload['model']}: {err}") from None
     if result.missing_keys or result.unexpected_keys:
         raise CheckpointError(f"{path} does not fit {payload['model']}: missing "
                               f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
-    model.checkpoint_info = {k: payload[k] for k in ("metrics", "provenance")}
+    model.checkpoint_info = {k: _restore(payload[k]) for k in ("metrics", "provenance")}
     return model.to(runtime.device() if device is None else device).eval()
 
 

@@ -49,7 +49,7 @@ class DataNotFoundError(FileNotFoundError):
 def data_root() -> Path:
     """The folder holding the datasets: `$DRAWJOURNEY_DATA`, else ``~/.cache/drawjourney/data``."""
     env = os.environ.get("DRAWJOURNEY_DATA", "").strip()
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "drawjourney" / "data"
+    return Path(env).expanduser().resolve() if env else Path.home() / ".cache" / "drawjourney" / "data"
 
 
 @dataclass

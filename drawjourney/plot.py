@@ -95,6 +95,7 @@ def to_png(image, scale: int = 4) -> bytes:
                          "tile a batch first with to_grid")
     if int(scale) != scale or scale < 1:
         raise ValueError(f"scale must be a positive integer; got {scale}")
+    # nan_to_num: casting NaN to uint8 is undefined, and a diverged model should still show
     pixels = np.round(np.clip(np.nan_to_num(x), 0.0, 1.0) * 255).astype(np.uint8)
     img = Image.fromarray(pixels)  # uint8 (H, W) -> mode "L"
     if scale > 1:
@@ -136,30 +137,51 @@ def grid(images, labels=None, nrow: int | None = None, title: str | None = None,
     if n == 0:
         raise ValueError("grid got no images (N = 0)")
     rows, cols = _grid_shape(n, nrow)
-    if ax is None:
-        fig = Figure(figsize=(max(2.0, cols * _PANEL_INCHES), rows * _PANEL_INCHES + 0.4),
-                     layout="constrained")
-        host = fig.add_subplot()
-    else:
-        fig, host = ax.figure, ax
-    host.set_axis_off()
-    if title is not None:
-        host.set_title(title)
+    if labels is not None:
+        labels = list(labels)
+        if len(labels) != n:
+            raise ValueError(f"got {len(labels)} labels for {n} images")
+    if ax is not None:
+        return _grid_into(ax, x, labels, rows, cols, title, cmap)
 
     if labels is None:
-        _show(host, to_grid(x, nrow=cols), cmap)
+        fig = Figure(figsize=(max(2.0, cols * _PANEL_INCHES), rows * _PANEL_INCHES + 0.4),
+                     layout="constrained")
+        ax = fig.add_subplot()
+        _show(ax, to_grid(x, nrow=cols), cmap)
+        if title is not None:
+            ax.set_title(title)
         return fig
 
-    labels = list(labels)
-    if len(labels) != n:
-        raise ValueError(f"got {len(labels)} labels for {n} images")
+    fig = Figure(figsize=(max(2.0, cols * _PANEL_INCHES), rows * (_PANEL_INCHES + 0.2) + 0.4),
+                 layout="constrained")
+    panels = fig.subplots(rows, cols, squeeze=False).ravel()
+    for i, panel in enumerate(panels):
+        panel.set_axis_off()
+        if i < n:
+            _show(panel, x[i], cmap)
+            panel.set_title(_label_text(labels[i]), fontsize=8)
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def _grid_into(ax: Axes, x: np.ndarray, labels: list | None, rows: int, cols: int,
+               title: str | None, cmap: str) -> Figure:
+    """`grid` drawn into a given axes; labelled panels become its inset axes (`ax.child_axes`)."""
+    ax.set_axis_off()
+    if title is not None:
+        ax.set_title(title)
+    if labels is None:
+        _show(ax, to_grid(x, nrow=cols), cmap)
+        return ax.figure
     gap = 0.08  # fraction of a cell kept free for the panel's title and spacing
     for i, label in enumerate(labels):
         r, c = divmod(i, cols)
-        panel = host.inset_axes([c / cols, 1 - (r + 1) / rows, (1 - gap) / cols, (1 - 2 * gap) / rows])
+        panel = ax.inset_axes([c / cols, 1 - (r + 1) / rows, (1 - gap) / cols, (1 - 2 * gap) / rows])
         _show(panel, x[i], cmap)
         panel.set_title(_label_text(label), fontsize=8, pad=2)
-    return fig
+    return ax.figure
 
 
 def _ema(values: np.ndarray, smooth: float) -> np.ndarray:
@@ -234,7 +256,10 @@ def loss_curves(history, keys: Sequence[str] | None = None, smooth: float = 0.0,
 
 
 def frame_indices(n_frames: int, max_frames: int) -> list[int]:
-    """At most `max_frames` evenly spaced indices into `n_frames` frames, first and last included."""
+    """At most `max_frames` evenly spaced indices into `n_frames` frames, first and last included.
+
+    With max_frames = 1 only the last frame (the end result) is picked.
+    """
     if n_frames < 1:
         raise ValueError("there are no frames to pick from")
     if max_frames < 1:
@@ -244,13 +269,15 @@ def frame_indices(n_frames: int, max_frames: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n_frames - 1, min(n_frames, max_frames))})
 
 
-def _frame_list(frames) -> list:
-    """Split `frames` into per-frame images: a (T, ...) tensor/array or a sequence of frames."""
-    if isinstance(frames, (torch.Tensor, np.ndarray)):
-        if frames.ndim not in (3, 4, 5):
-            raise ValueError("frames must be (T, 1, H, W), (T, N, 1, H, W) or (T, H, W); "
-                             f"got shape {tuple(frames.shape)}")
-        return list(frames)
+def split_frames(frames) -> list:
+    """T frames as a list of per-frame images.
+
+    frames: a (T, 1, H, W), (T, H, W) or (T, N, 1, H, W) tensor/array, or any sequence of
+    per-frame images ((1, H, W), (H, W) or (N, 1, H, W) each).
+    """
+    if isinstance(frames, (torch.Tensor, np.ndarray)) and frames.ndim not in (3, 4, 5):
+        raise ValueError("frames must be (T, 1, H, W), (T, N, 1, H, W) or (T, H, W); "
+                         f"got shape {tuple(frames.shape)}")
     return list(frames)
 
 
@@ -264,7 +291,7 @@ def frame_strip(frames, titles: Sequence[str] | None = None, title: str | None =
     max_frames: at most this many evenly spaced frames are drawn, always the first and last.
     Returns the Figure, one titled panel per drawn frame.
     """
-    frames = _frame_list(frames)
+    frames = split_frames(frames)
     if not frames:
         raise ValueError("frame_strip got no frames")
     if titles is not None and len(titles) != len(frames):

@@ -1,0 +1,42 @@
+# The course in two commands: `make lab` (set up + open the course) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+
+.PHONY: venv lab test test-unit test-notebooks sync execute bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create or update .venv with the package and its [dev] extras
+
+lab: venv  ## open the course in JupyterLab
+	$(BIN)/jupyter lab notebooks/00_the_problem.ipynb
+
+test: venv  ## unit tests + every notebook under nbval, in fast mode
+	DRAWJOURNEY_FAST=1 $(BIN)/python -m pytest tests notebooks --nbval-lax
+
+test-unit: venv
+	DRAWJOURNEY_FAST=1 $(BIN)/python -m pytest tests
+
+test-notebooks: venv
+	DRAWJOURNEY_FAST=1 $(BIN)/python -m pytest --nbval-lax notebooks
+
+sync: venv  ## pair every notebook with its py:percent file
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
+
+execute: venv  ## re-run every notebook in full mode and keep the outputs
+	for nb in $(NOTEBOOKS); do \
+	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=3600 $$nb && $(BIN)/jupytext --sync $$nb || exit 1; \
+	done
+
+bench: venv  ## measure the data pipeline and every model family
+	$(BIN)/python -m drawjourney bench --out results/bench.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

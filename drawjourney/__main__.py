@@ -1,0 +1,145 @@
+"""The command line: ``python -m drawjourney train|sample|bench|info ...``.
+
+  python -m drawjourney train judge                 # the MNIST judge behind the metrics
+  python -m drawjourney train mlp --minutes 2 --out runs/mlp.pt
+  python -m drawjourney sample mlp --checkpoint runs/mlp.pt --out samples.png
+  python -m drawjourney bench data                  # data pipeline vs DataLoader
+  python -m drawjourney bench mlp --minutes 2 --out results/bench.json
+  python -m drawjourney info runs/mlp.pt            # what a checkpoint holds
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m drawjourney", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train the judge or a model family with its recipe")
+    p.add_argument("name", help="'judge' or a family name (see 'bench --list')")
+    p.add_argument("--minutes", type=float, default=None, help="training budget")
+    p.add_argument("--out", type=Path, default=None, help="checkpoint path to write")
+
+    p = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG grid")
+    p.add_argument("name", help="family name")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--out", type=Path, default=Path("samples.png"))
+
+    p = sub.add_parser("bench", help="measure families (and the data pipeline) on common metrics")
+    p.add_argument("names", nargs="*", help="'data' and/or family names; none means all")
+    p.add_argument("--minutes", type=float, default=5.0, help="training budget per family")
+    p.add_argument("--samples", type=int, default=10_000, help="samples for FID-MNIST")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="FAMILY=PATH",
+                   help="measure this checkpoint instead of training (repeatable)")
+    p.add_argument("--save-dir", type=Path, default=None,
+                   help="save each model trained here as SAVE_DIR/<family>.pt")
+    p.add_argument("--out", type=Path, default=None, help="write results as JSON (+ .md table)")
+    p.add_argument("--list", action="store_true", help="list the registered families")
+
+    p = sub.add_parser("info", help="print what a checkpoint holds")
+    p.add_argument("path", type=Path)
+
+    args = parser.parse_args(argv)
+    try:
+        return {"train": _train, "sample": _sample, "bench": _bench, "info": _info}[args.command](args)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _family(name: str):
+    from drawjourney import bench
+
+    families = bench.families()
+    if name not in families:
+        raise KeyError(f"no family {name!r}; registered: {', '.join(families) or 'none'}")
+    return families[name]
+
+
+def _train(args) -> int:
+    from drawjourney import checkpoint, runtime
+
+    if args.name == "judge":
+        from drawjourney import metrics
+
+        kwargs = {} if args.out is None else {"path": args.out}
+        if args.minutes is not None:
+            kwargs["minutes"] = args.minutes
+        path, accuracy = metrics.train_and_save_judge(**kwargs)
+        print(f"judge saved to {path}: test accuracy {accuracy:.4f}")
+        return 0
+    family = _family(args.name)
+    minutes = 5.0 if args.minutes is None else args.minutes
+    model = family.train(minutes, runtime.device())
+    out = args.out or Path("runs") / f"{family.name}.pt"
+    checkpoint.save(model, out, note=f"{family.name} recipe, {minutes} min budget")
+    print(f"{family.name} saved to {out}")
+    return 0
+
+
+def _sample(args) -> int:
+    import torch
+
+    from drawjourney import checkpoint, plot, runtime
+
+    family = _family(args.name)
+    model = checkpoint.load(args.checkpoint, device=runtime.device(), expect=family.model_class)
+    labels = torch.arange(args.n, device=runtime.device()) % 10 if family.conditional else None
+    images = family.sample(model, args.n, labels)
+    fig = plot.grid(images, title=f"{family.name}: {args.n} samples from {args.checkpoint.name}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=120, bbox_inches="tight")
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _bench(args) -> int:
+    from drawjourney import bench
+
+    families = bench.families()
+    if args.list:
+        for name, family in families.items():
+            print(f"{name:12s} {family.description}")
+        return 0
+    names = args.names or ["data", *families]
+    checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
+    results = []
+    for name in names:
+        if name == "data":
+            result = bench.measure_data()
+            print(f"data: drawjourney {result['drawjourney_batches_per_s']:.0f} batches/s, "
+                  f"DataLoader+ToTensor {result['dataloader_batches_per_s']:.0f} batches/s, "
+                  f"{result['speedup']:.1f}x (batch {result['batch_size']}, {result['device']})")
+        else:
+            family = _family(name)
+            save_to = None if args.save_dir is None else args.save_dir / f"{name}.pt"
+            result = bench.measure_family(family, checkpoint=checkpoints.get(name),
+                                          minutes=args.minutes, n_samples=args.samples,
+                                          save_to=save_to)
+        results.append(result)
+    table = bench.markdown_table(results)
+    if any("family" in r for r in results):
+        print(table)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+        args.out.with_suffix(".md").write_text(table + "\n")
+        print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    return 0
+
+
+def _info(args) -> int:
+    from drawjourney import checkpoint
+
+    print(json.dumps(checkpoint.info(args.path), indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
