@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
-.PHONY: venv lab test test-unit test-notebooks sync execute bench clean
+.PHONY: venv lab test test-unit test-notebooks test-ipywidgets7 sync execute bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ test-unit: venv
 
 test-notebooks: venv
 	DRAWJOURNEY_FAST=1 $(BIN)/python -m pytest --nbval-lax notebooks
+
+test-ipywidgets7: venv  ## the widget tests again under ipywidgets 7.7 (what Colab ships)
+	rm -rf $(VENV)/ipywidgets7
+	$(BIN)/python -m pip install -q --no-deps --target $(VENV)/ipywidgets7 "ipywidgets==7.7.5" \
+	  "widgetsnbextension>=3.6,<4" "jupyterlab_widgets>=1,<3" ipython_genutils
+	PYTHONPATH=$(VENV)/ipywidgets7 $(BIN)/python -c "import ipywidgets; assert ipywidgets.__version__.startswith('7.7')"
+	PYTHONPATH=$(VENV)/ipywidgets7 $(BIN)/python -m pytest tests/test_widgets.py -p no:cacheprovider
 
 sync: venv  ## pair every notebook with its py:percent file
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
