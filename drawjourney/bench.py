@@ -145,8 +145,8 @@ def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
         "device": runtime.describe(),
     }
     coverage = metrics.class_histogram(samples)
-    result["label_entropy_bits"] = coverage["entropy_bits"]
-    result["top_class_fraction"] = coverage["top_fraction"]
+    result["label_entropy_bits"] = coverage.entropy_bits
+    result["top_class_fraction"] = coverage.max_fraction
     if labels is not None:
         result["label_accuracy"] = metrics.label_accuracy(samples, labels)
     if family.likelihood is not None:

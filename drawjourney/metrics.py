@@ -41,6 +41,9 @@ RANGE_TOLERANCE = 1e-3
 
 N_CLASSES = 10
 
+JUDGE_EPOCHS = 5
+"""Training budget of the shipped judge when no minutes are given (469 steps an epoch)."""
+
 
 class JudgeNotFoundError(FileNotFoundError):
     """The shipped judge weights are missing."""
@@ -186,20 +189,21 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(kind == 0, binary, torch.where(kind == 1, blurred, x))
 
 
-def train_judge(minutes: float | None = None, epochs: int | None = 5, device=None, seed: int = 0,
+def train_judge(minutes: float | None = None, epochs: int | None = None, device=None, seed: int = 0,
                 *, batch_size: int = 128, lr: float = 3e-3, progress: bool = True,
                 config: JudgeConfig = JudgeConfig()) -> tuple[Judge, float]:
     """Train a judge on the MNIST train split; returns (judge in eval mode, test accuracy).
 
-    Adam with a cosine learning-rate decay over the budget (epochs, or minutes if given
-    alone; with both, whichever ends first, the schedule following epochs), on augmented
-    28x28 digits (see `_augment`). Test accuracy is the fraction in [0, 1] on all 10k
-    MNIST test images at 28x28. Deterministic for a seed on a given device.
+    Budget: `epochs` (`JUDGE_EPOCHS` when no `minutes` are given) or `minutes`; with
+    both, whichever ends first, the learning-rate schedule following epochs. Adam with a
+    cosine learning-rate decay over the budget, on augmented 28x28 digits (see
+    `_augment`). Test accuracy is the fraction in [0, 1] on all 10k MNIST test images at
+    28x28. With an epoch budget, the same seed on the same device gives the same judge.
     """
     from drawjourney import data, train
 
     if minutes is None and epochs is None:
-        raise ValueError("train_judge needs a budget: epochs= or minutes=")
+        epochs = JUDGE_EPOCHS
     dev = runtime.device() if device is None else torch.device(device)
     runtime.seed(seed)
     model = Judge(config).to(dev)
@@ -235,16 +239,19 @@ def train_judge(minutes: float | None = None, epochs: int | None = 5, device=Non
     return model, accuracy
 
 
-def train_and_save_judge(path=ASSET_PATH, minutes: float | None = None, epochs: int | None = 5,
-                         device=None, seed: int = 0, progress: bool = True) -> tuple[Judge, dict]:
+def train_and_save_judge(path=ASSET_PATH, minutes: float | None = None, epochs: int | None = None,
+                         device=None, seed: int = 0, progress: bool = True) -> tuple[Path, float]:
     """Train a judge (`train_judge`), measure it on the MNIST test split, save it to `path`.
 
-    Returns (judge, metrics) where metrics holds test_accuracy (28x28), test_accuracy_16
-    (the test images downsampled to 16x16), params, train_seconds and hardware.
+    Returns (path, test accuracy in [0, 1]). The checkpoint's metrics hold test_accuracy
+    (28x28), test_accuracy_16 (test images downsampled to 16x16), params, train_seconds
+    and hardware; read them with `drawjourney.checkpoint.info(path)`.
     """
     from drawjourney import checkpoint, data
 
     dev = runtime.device() if device is None else torch.device(device)
+    if minutes is None and epochs is None:
+        epochs = JUDGE_EPOCHS
     start = time.perf_counter()
     model, accuracy = train_judge(minutes=minutes, epochs=epochs, device=dev, seed=seed,
                                   progress=progress)
@@ -256,14 +263,14 @@ def train_and_save_judge(path=ASSET_PATH, minutes: float | None = None, epochs: 
     metrics = {"test_accuracy": accuracy, "test_accuracy_16": accuracy16,
                "params": sum(p.numel() for p in model.parameters()),
                "train_seconds": round(seconds, 1), "hardware": hardware,
-               "epochs": epochs if epochs is not None else -1, "seed": seed}
-    checkpoint.save(model, path, metrics=metrics,
-                    note="drawjourney.metrics.train_judge: MNIST classifier for FID-MNIST "
-                         "and label accuracy")
-    if Path(path).resolve() == ASSET_PATH:
+               "epochs": epochs, "minutes": minutes, "seed": seed}
+    path = checkpoint.save(model, path, metrics=metrics,
+                           note="drawjourney.metrics.train_judge: the MNIST classifier behind "
+                                "FID-MNIST and label accuracy")
+    if path.resolve() == ASSET_PATH:
         _load_judge.cache_clear()
         _judge_digest.cache_clear()
-    return model, metrics
+    return path, accuracy
 
 
 # ----------------------------------------------------------------------------- FID-MNIST
@@ -473,7 +480,7 @@ def iwae_nll(model, x: torch.Tensor, k: int, *, chunk: int | None = None) -> tor
 
     model: has `log_importance_weights(x, k)` returning (k, B) log w_i =
         log p(x, z_i) - log q(z_i | x), z_i ~ q(z | x).
-    Returns -(logsumexp_i log w_i - log k), float64 on x's device: an upper bound on
+    Returns -(logsumexp_i log w_i - log k), float64 on the weights' device: an upper bound on
     -log p(x) in expectation that tightens as k grows (k = 1: the negative ELBO). The k
     weights are drawn `chunk` at a time (default all at once) and combined exactly with
     logsumexp, so memory grows with `chunk`, not k. Randomness is the model's own.

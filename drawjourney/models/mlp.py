@@ -155,7 +155,7 @@ def _bench_sample(model: MLPGenerator, n: int, labels: torch.Tensor | None) -> t
     return model.sample(labels[:n])
 
 
-bench.register(bench.Family(
+FAMILY = bench.register(bench.Family(
     name="mlp",
     description="MLP from (one-hot label, 100-d noise) to 16x16 pixels, trained with MSE "
                 "(chapter 01): draws the class mean",

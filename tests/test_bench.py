@@ -1,0 +1,90 @@
+"""The bench harness measures any registered family; it knows none by name."""
+import json
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from drawjourney import bench, data
+from drawjourney.__main__ import main
+
+
+@dataclass(frozen=True)
+class MeanConfig:
+    size: int = 28
+
+
+class MeanImages(nn.Module):
+    """A 'model' that draws class-mean digits: conditional, trivial, fast."""
+
+    def __init__(self, config: MeanConfig):
+        super().__init__()
+        self.config = config
+        self.register_buffer("means", torch.zeros(10, 1, config.size, config.size))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+
+def _train(minutes, device):
+    test = data.mnist("test", size=28, device=device)
+    model = MeanImages(MeanConfig()).to(device)
+    for k in range(10):
+        model.means[k] = test.images[test.labels == k].mean(0)
+    return model
+
+
+def _sample(model, n, labels):
+    return model.means[labels]
+
+
+FAMILY = bench.Family(name="class-means", description="class-mean images (test fixture)",
+                      model_class=MeanImages, train=_train, sample=_sample, conditional=True,
+                      likelihood=lambda model: (1.5, "nats"))
+
+
+def test_measure_family_reports_the_common_numbers(data_root):
+    result = bench.measure_family(FAMILY, minutes=0.1, n_samples=600)
+    assert result["family"] == "class-means"
+    assert result["parameters"] == 1
+    assert result["likelihood"] == 1.5 and result["likelihood_unit"] == "nats"
+    # Class means are recognisable digits but far from real ones in feature statistics.
+    assert result["label_accuracy"] > 0.9
+    assert result["fid_mnist"] > 1.0
+    assert result["sample_seconds_per_100"] >= 0 and result["train_seconds"] >= 0
+    table = bench.markdown_table([result])
+    assert "class-means" in table and "FID-MNIST" in table
+
+
+def test_registered_families_are_found_without_naming_them():
+    families = bench.families()
+    assert "mlp" in families
+    assert all(isinstance(f, bench.Family) for f in families.values())
+
+
+def test_measure_data_compares_with_dataloader(data_root):
+    result = bench.measure_data(split="test", batch_size=64, max_batches=20)
+    assert result["batches_timed"] == 20
+    assert result["drawjourney_batches_per_s"] > 0 and result["dataloader_batches_per_s"] > 0
+    assert result["speedup"] == pytest.approx(
+        result["drawjourney_batches_per_s"] / result["dataloader_batches_per_s"])
+
+
+def test_cli_bench_list_and_unknown_family(capsys):
+    assert main(["bench", "--list"]) == 0
+    assert "mlp" in capsys.readouterr().out
+    assert main(["bench", "no-such-family"]) == 2
+    assert "no family" in capsys.readouterr().err
+
+
+def test_cli_trains_samples_and_benches_mlp_from_a_checkpoint(tmp_path, data_root, capsys):
+    ckpt = tmp_path / "mlp.pt"
+    assert main(["train", "mlp", "--minutes", "0.05", "--out", str(ckpt)]) == 0
+    assert main(["sample", "mlp", "--checkpoint", str(ckpt), "--n", "20",
+                 "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    out = tmp_path / "bench.json"
+    assert main(["bench", "mlp", "--checkpoint", f"mlp={ckpt}", "--samples", "500",
+                 "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results[0]["family"] == "mlp" and 0.0 <= results[0]["label_accuracy"] <= 1.0
+    assert out.with_suffix(".md").read_text().startswith("| family")
