@@ -7,6 +7,8 @@ Figures are built with `matplotlib.figure.Figure`, not `pyplot`: a figure return
 the last expression of a cell is shown once (pyplot's inline backend would show it a
 second time when the cell ends), and notebooks that draw hundreds of figures never
 collect open pyplot figures. Use ``display(fig)`` or ``fig.savefig(...)`` elsewhere.
+Importing this module inside IPython registers a PNG formatter for figures, so they show
+inline without ``%matplotlib inline`` or pyplot.
 """
 from __future__ import annotations
 
@@ -297,12 +299,35 @@ def frame_strip(frames, titles: Sequence[str] | None = None, title: str | None =
     if titles is not None and len(titles) != len(frames):
         raise ValueError(f"got {len(titles)} titles for {len(frames)} frames")
     picked = frame_indices(len(frames), max_frames)
-    fig = Figure(figsize=(max(2.0, len(picked) * 1.2), 1.6 if title is None else 1.9),
+    grids = [to_grid(frames[t], nrow=nrow) for t in picked]
+    # A frame that tiles several images gets a larger panel, up to 3 inches.
+    panel = min(3.0, 1.2 * max(1.0, grids[0].shape[1] / 30))
+    fig = Figure(figsize=(max(2.0, len(picked) * panel), panel + (0.4 if title is None else 0.7)),
                  layout="constrained")
     axes = fig.subplots(1, len(picked), squeeze=False)[0]
-    for ax, t in zip(axes, picked):
-        _show(ax, to_grid(frames[t], nrow=nrow), "gray")
+    for ax, t, image in zip(axes, picked, grids):
+        _show(ax, image, "gray")
         ax.set_title(titles[t] if titles is not None else f"step {t}", fontsize=9)
     if title is not None:
         fig.suptitle(title)
     return fig
+
+
+def _figure_png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _register_inline_png() -> None:
+    """Show `Figure` objects as PNG in IPython (notebooks, nbval) without pyplot."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "display_formatter"):
+        shell.display_formatter.formatters["image/png"].for_type(Figure, _figure_png)
+
+
+_register_inline_png()

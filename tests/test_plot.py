@@ -1,3 +1,4 @@
+import base64
 import io
 
 import matplotlib.pyplot as plt
@@ -178,3 +179,19 @@ def test_figures_render_to_png(make):
     buffer = io.BytesIO()
     make().savefig(buffer, format="png")
     assert buffer.getvalue().startswith(b"\x89PNG")
+
+
+def test_figures_show_as_png_inside_ipython():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    had_instance = InteractiveShell.initialized()
+    shell = InteractiveShell.instance()
+    try:
+        plot._register_inline_png()
+        data, _ = shell.display_formatter.format(plot.grid(torch.rand(2, 1, 8, 8), title="t"))
+    finally:
+        if not had_instance:
+            InteractiveShell.clear_instance()
+    png = data["image/png"]
+    png = png if isinstance(png, bytes) else base64.b64decode(png)
+    assert png[:4] == b"\x89PNG"
