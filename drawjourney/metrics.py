@@ -288,7 +288,7 @@ def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 def _sqrt_psd(matrix: torch.Tensor) -> torch.Tensor:
     """Symmetric square root of a symmetric positive semi-definite matrix."""
-    eigenvalues, eigenvectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    eigenvalues, eigenvectors = torch.linalg.eigh(_sym(matrix))
     return (eigenvectors * eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
 
 
@@ -336,7 +336,8 @@ def fid_reference_stats(split: str = "test", size: int = 28, device=None,
     key = (split, size, _judge_digest())
     if key in _REFERENCE_STATS:
         return _REFERENCE_STATS[key]
-    path = Path.home() / ".cache" / "drawjourney" / "fid-mnist" / f"mnist-{split}-{size}-judge-{key[2]}.pt"
+    folder = Path.home() / ".cache" / "drawjourney" / "fid-mnist"
+    path = folder / f"mnist-{split}-{size}-judge-{key[2]}.pt"
     stats = None
     if disk_cache and path.is_file():
         try:
@@ -367,7 +368,8 @@ def fid_mnist(samples: torch.Tensor, reference="test", *, device=None,
     samples: (N, 1, H, W) in [0, 1], H = 28 or 16, any device, N >= 2 (use 10k to compare).
     reference: "test" (default) or "train": that whole MNIST split at the samples' size,
         grey (not binarized), with cached statistics (`fid_reference_stats`); or a tensor
-        of images like `samples`.
+        of images like `samples`. Binary samples score a floor of about 15 against the
+        grey split; compare them with ``data.mnist("test", binarize="static").images``.
     Returns a float >= 0 in squared judge-feature units; 0 for identical sets. The value
     depends on N (fewer samples, larger FID) and on the judge's weights: compare
     FID-MNIST only within this project, at the same N, never with Inception FID.

@@ -31,14 +31,14 @@ def test_overfits_one_batch():
     x = (torch.rand(16, 1, 16, 16) > 0.7).float()
     y = torch.arange(16) % 10
     z = torch.randn(16, 100)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = mlp.mse_loss(model(y, z), x).item()
-    for _ in range(200):
+    for _ in range(60):
         loss = mlp.mse_loss(model(y, z), x)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert loss.item() < 0.05 * first
+    assert loss.item() < 0.01 * first
 
 
 def test_paired_step_learns_the_class_means():
