@@ -149,9 +149,9 @@ def seed_step(model, optimizer, batch):
     return loss.detach()
 
 
-def same_step(step_a, make_b, batch):
-    """Run my step and the package's step on twin models from one random state; compare."""
-    twins = [copy.deepcopy(model) for _ in range(2)]
+def same_step(step_a, make_b, start, batch):
+    """Run my step and the package's step on twin copies of `start` from one random state; compare."""
+    twins = [copy.deepcopy(start) for _ in range(2)]
     optimizers = [torch.optim.Adam(m.parameters(), lr=LR) for m in twins]
     torch.manual_seed(1)
     loss_a = step_a(twins[0], optimizers[0], batch)
@@ -164,7 +164,7 @@ def same_step(step_a, make_b, batch):
 
 
 check_batch = train_set.take(slice(0, 64))
-loss = same_step(seed_step, lambda m, o: mlp.make_step(m, o, pair_labels=False), check_batch)
+loss = same_step(seed_step, lambda m, o: mlp.make_step(m, o, pair_labels=False), model, check_batch)
 print(f"seed_step and mlp.make_step(pair_labels=False) agree (first loss {loss:.4f})")
 
 # %% [markdown]
@@ -305,7 +305,7 @@ for name, value in {**floors, **scores}.items():
 # ## 6 · Diagnose (b): does the label reach the target?
 #
 # *Strategy: experiment.* First we measure how much the output depends on each input. For
-# $N_Z$ noise vectors we generate all ten labels and compute, per pixel, the spread (standard
+# many noise vectors (`N_Z` of them) we generate all ten labels and compute, per pixel, the spread (standard
 # deviation) **across labels** with the noise fixed, and **across noise** with the label
 # fixed. For scale, the real digits have a spread of the class means across labels, and a
 # spread of digits within one class. We also check whether each output is closest to the
@@ -397,7 +397,7 @@ def paired_step(model, optimizer, batch):
     return loss.detach()
 
 
-loss = same_step(paired_step, lambda m, o: mlp.make_step(m, o, pair_labels=True), check_batch)
+loss = same_step(paired_step, lambda m, o: mlp.make_step(m, o, pair_labels=True), model, check_batch)
 print(f"paired_step and mlp.make_step(pair_labels=True) agree (first loss {loss:.4f})")
 
 runtime.seed(0)
@@ -525,7 +525,7 @@ fig
 #
 # $$\#\theta(S) = (110 \cdot 256 + 256) + (256 \cdot 512 + 512) + (512 \cdot S^2 + S^2),$$
 #
-# which grows like $S^2$, with everything past the last hidden layer. But with fixed
+# which grows like $S^2$: only the last layer depends on the image size. But with fixed
 # widths, 512 numbers must describe a whole image however large it is. If the hidden layers
 # grow with the image instead (say, one as wide as the image, so that every output pixel can
 # be "wired" to a pixel-sized feature), that single layer has $S^2 \cdot S^2 = S^4$ weights.
@@ -548,9 +548,9 @@ sizes = [16, 28, 64, 128, 256, 512, 1024]
 fixed = [my_count(S) for S in sizes]
 wide = [my_count(S, hidden=(256, S * S)) for S in sizes]
 conv3x3 = 64 * 64 * 9 + 64   # one 3x3 convolution, 64 channels in and out, any image size
-print(f"{'S':>6} {'fixed widths (256, 512)':>25} {'last hidden as wide as image':>30} {'float32 memory':>16}")
+print(f"{'S':>6} {'fixed widths (256, 512)':>25} {'last hidden as wide as image':>30} {'wide, in float32':>18}")
 for S, a, b in zip(sizes, fixed, wide):
-    print(f"{S:>6} {a:>25,} {b:>30,} {4 * b / 2**30:>13.3g} GB")
+    print(f"{S:>6} {a:>25,} {b:>30,} {4 * b / 2**30:>14.3g} GiB")
 
 fig = Figure(figsize=(6.0, 3.8), layout="constrained")
 ax = fig.add_subplot()
@@ -564,8 +564,8 @@ fig
 # %% [markdown]
 # At 16x16 our MLP is small, under 300 thousand parameters, and the experiments above took
 # seconds. But a fully connected layer pays for every pair of (input, output) units: at
-# 256x256, a layer as wide as the image would need about four billion weights, sixteen
-# gigabytes in float32, for a single layer of a single grey image. Convolutions, the tool
+# 256x256, a layer as wide as the image would need about four billion weights, some 16 GiB
+# in float32, for one layer, and grey images only. Convolutions, the tool
 # that made image *classification* work, break this pattern: a 3x3 filter is reused at
 # every position, so its cost does not depend on the image size at all (the dashed line).
 # That is a strong reason to try them next. Whether it fixes the *blur* is another
@@ -685,10 +685,11 @@ print(f"\nwhole notebook: {time.perf_counter() - START:.0f} s on {runtime.descri
 #     loss = mlp.mse_loss(model(labels, z), x)
 #     optimizer.zero_grad(); loss.backward(); optimizer.step()
 #     return loss.detach()
-# # after training m with it:
-# # mlp.mse_loss(m.sample(torch.arange(10, device=DEVICE)), 0.5 * class_means + 0.5 * global_mean)
 # ```
-# is close to zero.
+# After training a model `m` with this step (as in exercise 2),
+# `mlp.mse_loss(m.sample(torch.arange(10, device=DEVICE)), 0.5 * class_means + 0.5 * global_mean)`
+# comes out far smaller than the distance of the same samples to the class means or to
+# the global mean.
 #
 # </details>
 #
@@ -701,7 +702,7 @@ print(f"\nwhole notebook: {time.perf_counter() - START:.0f} s on {runtime.descri
 # `my_count` with `S*S` replaced by 196,608 gives
 # $28{,}416 + 131{,}584 + 512 \cdot 196{,}608 + 196{,}608 \approx 1.0 \times 10^8$.
 # A last hidden layer as wide as the output needs $196{,}608^2 \approx 3.9 \times 10^{10}$
-# weights for that layer alone, about 155 GB in float32.
+# weights for that layer alone, about 144 GiB in float32.
 #
 # </details>
 
