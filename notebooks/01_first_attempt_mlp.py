@@ -653,7 +653,7 @@ for name, samples in instrument_rows.items():
     histogram = metrics.class_histogram(samples)
     common[name] = {
         "label accuracy": metrics.label_accuracy(samples, asked),
-        "entropy (bits)": abs(histogram.entropy_bits),            # abs: no "-0.00" for one class
+        "entropy (bits)": histogram.entropy_bits,
         "max fraction": histogram.max_fraction,
         "commonest digit": int(histogram.counts.argmax()),
         "FID-MNIST": metrics.fid_mnist(samples),
@@ -700,23 +700,24 @@ fig
 #   largest, around 700.
 # - **The paired MLP** draws recognisable digits: the judge agrees with the asked label
 #   about 94% of the time in the full run, and its histogram is close to uniform, like the
-#   labels we asked for. The misses sit in two digits (the lines under the table): about
-#   a fifth of its 1s and two fifths of its 5s are read as 8s, which is why 8 is its
-#   commonest reading. The exact class means are all read correctly, so the MLP's small
+#   labels we asked for. The misses sit in a few digits (the lines under the table): about
+#   a sixth of its 1s, nearly a third of its 5s and an eighth of its 9s are read as 8s,
+#   which is why 8 is its commonest reading. The exact class means are all read correctly, so the MLP's small
 #   departures from them are enough to tip a blurry 1 or 5 over to the judge's 8. Yet its
-#   FID, about 158, is far from that of real digits and
-#   almost exactly that of the class means. That is the missing variety in one number:
+#   FID, about 137, is far from that of real digits and
+#   close to that of the class means (about 140). That is the missing variety in one number:
 #   every sample of a class is the same blurry mean, so the features of all its samples
 #   collapse onto ten points, where real digits spread out.
 # - **Real digits** hold a surprise. The judge reads our binarized 16x16 test digits
-#   correctly only about 83% of the time, against about 99% for the same digits in grey.
-#   Rounding every pixel of such a small image to black or white makes strokes blocky or
-#   breaks them, and a judge that learned from grey digits misreads some of them. The
-#   class means, blurry as they are, get 100%. As with the nearest-class-mean check of
+#   correctly only about 94% of the time, against about 99% for the same digits in grey.
+#   Static binarization draws every pixel black or white, with its grey level as the
+#   chance of ink; in an image this small that breaks some strokes so badly
+#   that even a careful reader cannot tell the digit. The class means, blurry as they
+#   are, get 100%. As with the nearest-class-mean check of
 #   section 6, a blur can beat real digits at *being recognised*, so label accuracy alone
 #   would flatter this chapter's models. FID does not: the binarized real digits score
-#   about 46, the class means about 158. Since FID-MNIST compares with the grey test
-#   digits, about 46 is roughly what a perfect artist for our black-and-white training
+#   about 10, the class means about 140. Since FID-MNIST compares with the grey test
+#   digits, about 10 is roughly what a perfect artist for our black-and-white training
 #   data would score at this sample size; the grey row scores 0 in the full run because it
 #   *is* the reference.
 #
