@@ -60,6 +60,9 @@ class ImageData:
     labels: int64 (N,).
     binarize: None, "static" (one fixed Bernoulli draw, the same at every call) or
         "dynamic" (`images` stay grey; `batches` draws fresh Bernoulli pixels per batch).
+
+    On the CPU the tensors are shared with the loader's cache, so every call is cheap:
+    change them out of place (``x = data.images * 2``), or `clone()` them first.
     """
 
     images: torch.Tensor

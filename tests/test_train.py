@@ -41,9 +41,10 @@ def test_minutes_budget_stops_on_time():
         return 1.0
 
     history = train.fit(slow, Counting(1000), minutes=0.1 / 60, progress=False)
+    # Stopped by the clock (0.1 s of budget), long before the 1000 steps of an epoch.
     assert history.stopped_by == "minutes"
-    assert 0.1 <= history.seconds < 1.0
-    assert 5 <= history.steps < 100
+    assert 0.1 <= history.seconds < 2.0
+    assert 1 <= history.steps < 200
 
 
 def test_dict_losses_are_kept_by_name():
