@@ -284,6 +284,8 @@ for name, tr, te in [("16x16 grey", train_grey, test_grey), ("16x16 binary", tra
 # and compare them with things we know.
 
 # %%
+# NBVAL_CHECK_OUTPUT
+# (exact integer arithmetic: the regression tests check this output is reproduced exactly)
 def digits(n: int) -> int:
     """How many decimal digits the positive integer n has: floor(log10 n) + 1."""
     return math.floor(math.log10(n)) + 1
