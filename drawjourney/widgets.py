@@ -21,6 +21,13 @@ from matplotlib.figure import Figure
 from drawjourney import plot
 
 
+# Boxes are CSS flexboxes whose default (align-items: stretch) draws an image child at the
+# box's full width or height: a 64x64 digit became 64x188 beside the sliders in JupyterLab.
+# Aligning children to the start keeps every image at its own (already upscaled) size.
+def _natural_size() -> widgets.Layout:
+    return widgets.Layout(align_items="flex-start")
+
+
 class FrameScrubber:
     """A slider over the frames of a sequence: Gibbs steps, diffusion steps, a canvas over time.
 
@@ -66,7 +73,7 @@ class FrameScrubber:
                                         description=label, continuous_update=True)
         self.image = widgets.Image(value=self.png(0), format="png")
         self.caption = widgets.HTML(value=self._caption_html(0))
-        self.widget = widgets.VBox([self.image, self.caption, self.slider])
+        self.widget = widgets.VBox([self.image, self.caption, self.slider], layout=_natural_size())
         self.slider.observe(self._on_slider, names="value")
 
     def frame(self, t: int) -> np.ndarray:
@@ -186,7 +193,7 @@ class LatentScrubber:
             self.dropdown.observe(self._on_dropdown, names="value")
         self.image = widgets.Image(value=self._png(), format="png")
         controls = ([self.dropdown] if self.dropdown is not None else []) + self.sliders
-        self.widget = widgets.HBox([self.image, widgets.VBox(controls)])
+        self.widget = widgets.HBox([self.image, widgets.VBox(controls)], layout=_natural_size())
 
     def images(self, z: torch.Tensor | None = None, label=None) -> torch.Tensor:
         """decode(z, label) under no_grad; defaults are the current latent and label. (B, 1, H, W)."""

@@ -477,7 +477,7 @@ def decode(z, label):
 
 
 z0 = torch.randn(1, 100, generator=GEN).to(DEVICE)
-scrubber = widgets.LatentScrubber(decode, z0, dims=range(5), labels=range(10), label=3)
+scrubber = widgets.LatentScrubber(decode, z0, dims=range(5), labels=range(10), label=3, scale=10)
 scrubber
 
 # %%

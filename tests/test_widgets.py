@@ -254,3 +254,11 @@ def test_scrubbers_take_images_and_latents_on_an_accelerator(device):
     latent.set(0, 1.0)
     assert latent.z.device.type == device
     assert len(latent.strip(values=[0.0, 1.0]).axes) == 2
+
+
+def test_boxes_keep_images_at_their_own_size():
+    """Flexbox stretching squashed a 64x64 digit to 64x188 in JupyterLab; children align to the start."""
+    frames = widgets.FrameScrubber(torch.rand(3, 1, 8, 8))
+    latent = widgets.LatentScrubber(lambda z, label: torch.rand(1, 1, 8, 8), torch.zeros(4))
+    assert frames.widget.layout.align_items == "flex-start"
+    assert latent.widget.layout.align_items == "flex-start"
