@@ -50,11 +50,7 @@ class History:
         return self
 
 
-Batch = object
-StepResult = "torch.Tensor | float | Mapping[str, torch.Tensor | float]"
-
-
-def fit(step_fn: Callable[[Batch], object], batches: Iterable, *, steps: int | None = None,
+def fit(step_fn: Callable[[object], object], batches: Iterable, *, steps: int | None = None,
         epochs: int | None = None, minutes: float | None = None,
         callback: Callable[[int, History], None] | None = None, every: int = 100,
         progress: bool = True, desc: str = "training") -> History:
