@@ -1,6 +1,6 @@
 """The command line: ``python -m drawjourney train|sample|bench|info ...``.
 
-  python -m drawjourney train judge                 # the MNIST judge behind the metrics
+  python -m drawjourney train judge                 # the MNIST judge, to runs/judge.pt
   python -m drawjourney train mlp --minutes 2 --out runs/mlp.pt
   python -m drawjourney sample mlp --checkpoint runs/mlp.pt --out samples.png
   python -m drawjourney bench data                  # data pipeline vs DataLoader
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -22,20 +23,24 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train", help="train the judge or a model family with its recipe")
     p.add_argument("name", help="'judge' or a family name (see 'bench --list')")
-    p.add_argument("--minutes", type=float, default=None, help="training budget")
-    p.add_argument("--out", type=Path, default=None, help="checkpoint path to write")
+    p.add_argument("--minutes", type=_minutes, default=None, help="training budget")
+    p.add_argument("--out", type=Path, default=None,
+                   help="checkpoint path to write (default runs/<name>.pt; the shipped judge "
+                        "is replaced only with an explicit --out drawjourney/assets/judge.pt)")
 
     p = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG grid")
     p.add_argument("name", help="family name")
     p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--n", type=_positive_int, default=64, help="number of samples")
     p.add_argument("--out", type=Path, default=Path("samples.png"))
 
     p = sub.add_parser("bench", help="measure families (and the data pipeline) on common metrics")
     p.add_argument("names", nargs="*", help="'data' and/or family names; none means all")
-    p.add_argument("--minutes", type=float, default=5.0, help="training budget per family")
-    p.add_argument("--samples", type=int, default=10_000, help="samples for FID-MNIST")
-    p.add_argument("--checkpoint", action="append", default=[], metavar="FAMILY=PATH",
+    p.add_argument("--minutes", type=_minutes, default=5.0, help="training budget per family")
+    p.add_argument("--samples", type=_sample_count, default=10_000,
+                   help="samples for FID-MNIST (at least 2; 10000 to compare models)")
+    p.add_argument("--checkpoint", action="append", default=[], type=_family_path,
+                   metavar="FAMILY=PATH",
                    help="measure this checkpoint instead of training (repeatable)")
     p.add_argument("--save-dir", type=Path, default=None,
                    help="save each model trained here as SAVE_DIR/<family>.pt")
@@ -48,9 +53,47 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"train": _train, "sample": _sample, "bench": _bench, "info": _info}[args.command](args)
-    except (ValueError, FileNotFoundError, KeyError) as err:
+    except (ValueError, TypeError, FileNotFoundError, UsageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+
+class UsageError(Exception):
+    """A command line that names something that does not exist or does not fit."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _sample_count(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError("FID-MNIST needs at least 2 samples (10000 to compare)")
+    return value
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text}")
+    return value
+
+
+def _family_path(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FAMILY=PATH (e.g. mlp=runs/mlp.pt)")
+    return name, Path(path)
 
 
 def _family(name: str):
@@ -58,7 +101,7 @@ def _family(name: str):
 
     families = bench.families()
     if name not in families:
-        raise KeyError(f"no family {name!r}; registered: {', '.join(families) or 'none'}")
+        raise UsageError(f"no family {name!r}; registered: {', '.join(families) or 'none'}")
     return families[name]
 
 
@@ -68,11 +111,12 @@ def _train(args) -> int:
     if args.name == "judge":
         from drawjourney import metrics
 
-        kwargs = {} if args.out is None else {"path": args.out}
-        if args.minutes is not None:
-            kwargs["minutes"] = args.minutes
-        path, accuracy = metrics.train_and_save_judge(**kwargs)
+        out = Path("runs") / "judge.pt" if args.out is None else args.out
+        path, accuracy = metrics.train_and_save_judge(path=out, minutes=args.minutes)
         print(f"judge saved to {path}: test accuracy {accuracy:.4f}")
+        if path.resolve() != metrics.ASSET_PATH:
+            print(f"(the shipped judge is unchanged; to replace it, and so every FID-MNIST "
+                  f"number of the course: --out {metrics.ASSET_PATH})")
         return 0
     family = _family(args.name)
     minutes = 5.0 if args.minutes is None else args.minutes
@@ -89,6 +133,9 @@ def _sample(args) -> int:
     from drawjourney import checkpoint, plot, runtime
 
     family = _family(args.name)
+    if args.out.is_dir() or args.out.suffix.lower() not in {".png", ".pdf", ".svg", ".jpg"}:
+        raise UsageError(f"--out {args.out}: give an image file name ending in .png, .pdf, "
+                         f".svg or .jpg")
     model = checkpoint.load(args.checkpoint, device=runtime.device(), expect=family.model_class)
     labels = torch.arange(args.n, device=runtime.device()) % 10 if family.conditional else None
     images = family.sample(model, args.n, labels)
@@ -108,7 +155,17 @@ def _bench(args) -> int:
             print(f"{name:12s} {family.description}")
         return 0
     names = args.names or ["data", *families]
-    checkpoints = dict(item.split("=", 1) for item in args.checkpoint)
+    checkpoints = dict(args.checkpoint)
+    for name in checkpoints:
+        if name not in families:
+            raise UsageError(f"--checkpoint {name}=...: no family {name!r}; registered: "
+                             f"{', '.join(families)}")
+        if name not in names:
+            raise UsageError(f"--checkpoint {name}=... given, but {name!r} is not among the "
+                             f"families to bench ({', '.join(names)})")
+    for name in names:
+        if name != "data":
+            _family(name)  # every name is checked before any slow work starts
     results = []
     for name in names:
         if name == "data":

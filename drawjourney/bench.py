@@ -10,13 +10,13 @@ sampling time per 100 images and the device. `bench data` measures the data pipe
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
-
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,9 @@ def measure_data(split: str = "train", batch_size: int = 128, max_batches: int =
 
     from drawjourney import data, runtime
 
-    device = runtime.device() if device is None else torch.device(device)
+    device = runtime.device(device)
+    for name, value in (("batch_size", batch_size), ("max_batches", max_batches)):
+        _check_positive_int(name, value)
     resident = data.mnist(split, size=28, device=device)
     n = min(max_batches, len(resident) // batch_size)
 
@@ -84,8 +86,7 @@ def measure_data(split: str = "train", batch_size: int = 128, max_batches: int =
         for _ in range(n):
             x, y = next(it)
             x, y = x.to(device), y.to(device)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        runtime.synchronize(device)
         return n / (time.perf_counter() - start)
 
     ours = rate(data.batches(resident, batch_size, seed=0))
@@ -113,7 +114,14 @@ def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
     from drawjourney import checkpoint as ckpt
     from drawjourney import metrics, runtime
 
-    device = runtime.device() if device is None else torch.device(device)
+    if not isinstance(family, Family):
+        raise TypeError(f"family must be a bench.Family, got {type(family).__name__}")
+    device = runtime.device(device)
+    _check_positive_int("n_samples", n_samples)
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be at least 2 for FID-MNIST (10,000 to compare "
+                         f"models), got {n_samples}")
+    check_minutes(minutes)
     if checkpoint is not None:
         model = ckpt.load(checkpoint, device=device, expect=family.model_class)
         train_seconds = model.checkpoint_info["metrics"].get("train_seconds")
@@ -129,8 +137,7 @@ def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
     parts = [family.sample(model, min(chunk, n_samples - i),
                            None if labels is None else labels[i:i + chunk])
              for i in range(0, n_samples, chunk)]
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    runtime.synchronize(device)
     sample_seconds = time.perf_counter() - start
     samples = torch.cat(parts)
 
@@ -141,14 +148,14 @@ def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
         "train_seconds": train_seconds,
         "sample_seconds_per_100": 100.0 * sample_seconds / n_samples,
         "n_samples": n_samples,
-        "fid_mnist": metrics.fid_mnist(samples),
-        "device": runtime.describe(),
+        "fid_mnist": metrics.fid_mnist(samples, device=device),
+        "device": runtime.describe(device),
     }
-    coverage = metrics.class_histogram(samples)
+    coverage = metrics.class_histogram(samples, device=device)
     result["label_entropy_bits"] = coverage.entropy_bits
     result["top_class_fraction"] = coverage.max_fraction
     if labels is not None:
-        result["label_accuracy"] = metrics.label_accuracy(samples, labels)
+        result["label_accuracy"] = metrics.label_accuracy(samples, labels, device=device)
     if family.likelihood is not None:
         value, unit = family.likelihood(model)
         result["likelihood"], result["likelihood_unit"] = value, unit
@@ -156,6 +163,19 @@ def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
         numbers = {k: v for k, v in result.items() if isinstance(v, (int, float))}
         ckpt.save(model, save_to, metrics=numbers, note=f"bench recipe, {minutes} min budget")
     return result
+
+
+def check_minutes(minutes) -> float:
+    """A training budget in minutes: a positive finite number, else a ValueError."""
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) \
+            or not math.isfinite(minutes) or minutes <= 0:
+        raise ValueError(f"minutes must be a positive finite number, got {minutes!r}")
+    return float(minutes)
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 COLUMNS = (("family", "family"), ("likelihood", "NLL / bits/dim"), ("fid_mnist", "FID-MNIST"),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import importlib
+import os
+import pickle
 import sys
 from pathlib import Path
 
@@ -33,12 +35,22 @@ def save(model: nn.Module, path, *, metrics: dict | None = None, note: str = "",
     """
     from drawjourney import __version__
 
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if metrics is not None and not isinstance(metrics, dict):
+        raise TypeError(f"metrics must be a dict of name -> number or string, got "
+                        f"{type(metrics).__name__}")
+    for name, value in (("note", note), ("command", command)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     config = getattr(model, "config", None)
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"{type(model).__name__} has no dataclass `config`; drawjourney "
                         f"checkpoints rebuild a model as Model(config)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _as_path(path)
+    if path.is_dir():
+        raise CheckpointError(f"cannot save a checkpoint to {path}: that is a folder; give a "
+                              f"file name such as {path / 'model.pt'}")
     payload = {
         "format": FORMAT,
         "model": _qualname(type(model)),
@@ -54,26 +66,59 @@ def save(model: nn.Module, path, *, metrics: dict | None = None, note: str = "",
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CheckpointError(f"cannot create the folder {path.parent} for {path.name}: "
+                              f"{err.strerror or err}") from None
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint under the real name
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(path)  # never leave a half-written checkpoint under the real name
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write the checkpoint {path}: {err.strerror or err}") from None
     return path
+
+
+def _as_path(path) -> Path:
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}")
+    if str(path).strip() == "":
+        raise ValueError("path is empty; give a checkpoint file such as runs/model.pt")
+    return Path(path).expanduser()
 
 
 def read(path) -> dict:
     """The checkpoint's raw contents (a dict), checked for format; raises `CheckpointError`."""
-    path = Path(path)
+    path = _as_path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}" +
                               (" (that is a folder)" if path.is_dir() else ""))
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):
+            raise CheckpointError(
+                f"{path} is not a readable drawjourney checkpoint: it is corrupt, truncated or "
+                f"a different kind of file. Re-create or re-download it") from None
+        # torch's message advises weights_only=False, which would run the file's code:
+        # exactly wrong for a file that is not what it claims to be. Say what it means.
+        raise CheckpointError(
+            f"{path} holds Python objects other than tensors and plain values, so it is not "
+            f"a drawjourney checkpoint; drawjourney only loads files that cannot run code "
+            f"(weights_only=True). Re-create it with drawjourney.checkpoint.save") from None
     except Exception as err:  # torch raises many kinds for a bad file; all mean the same here
-        raise CheckpointError(f"{path} is not a readable drawjourney checkpoint "
-                              f"(corrupt or a different kind of file): {err}") from None
+        raise CheckpointError(
+            f"{path} is not a readable drawjourney checkpoint: it is corrupt, truncated or a "
+            f"different kind of file ({type(err).__name__}). Re-create or re-download it") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is a torch file but not a drawjourney checkpoint "
                               f"(expected format {FORMAT!r})")
+    missing = [k for k in ("model", "config_class", "config", "state_dict", "metrics",
+                           "provenance") if k not in payload]
+    if missing:
+        raise CheckpointError(f"{path} is an incomplete drawjourney checkpoint: no {missing}")
     return payload
 
 
@@ -91,9 +136,12 @@ def load(path, *, device=None, expect: type | None = None) -> nn.Module:
     """
     from drawjourney import runtime
 
+    runtime.device(device)  # a bad device is reported before the file is read
     payload = read(path)
     model_cls = _resolve(payload["model"], path)
     config_cls = _resolve(payload["config_class"], path)
+    if expect is not None and not isinstance(expect, type):
+        raise TypeError(f"expect must be a model class, got {type(expect).__name__}")
     if expect is not None and model_cls is not expect:
         raise CheckpointError(f"{path} holds a {payload['model']}, not a {_qualname(expect)}")
     fields = {f.name for f in dataclasses.fields(config_cls)}
@@ -101,8 +149,11 @@ def load(path, *, device=None, expect: type | None = None) -> nn.Module:
     if unknown:
         raise CheckpointError(f"{path}: config fields {sorted(unknown)} are unknown to "
                               f"{payload['config_class']} (made by another package version?)")
-    config = config_cls(**{k: _restore(v) for k, v in payload["config"].items()})
-    model = model_cls(config)
+    try:
+        config = config_cls(**{k: _restore(v) for k, v in payload["config"].items()})
+        model = model_cls(config)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: its config does not build a {payload['model']}: {err}") from None
     try:
         result = model.load_state_dict(payload["state_dict"], strict=False)
     except RuntimeError as err:  # shapes differ from what the config builds
@@ -111,7 +162,7 @@ def load(path, *, device=None, expect: type | None = None) -> nn.Module:
         raise CheckpointError(f"{path} does not fit {payload['model']}: missing "
                               f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
     model.checkpoint_info = {k: _restore(payload[k]) for k in ("metrics", "provenance")}
-    return model.to(runtime.device() if device is None else device).eval()
+    return model.to(runtime.device(device)).eval()
 
 
 def _qualname(cls: type) -> str:

@@ -208,15 +208,18 @@ def cache_dir(*parts: str) -> Path:
     return base.joinpath("drawjourney", *parts)
 
 
-def describe() -> str:
-    """One line naming the hardware, for the record printed beside every figure."""
-    dev = device()
+def describe(spec=None) -> str:
+    """One line naming the hardware of `spec` (default: the course's device) and the mode,
+    for the record printed beside every figure."""
+    dev = device(spec)
     if dev.type == "cuda":
         name = torch.cuda.get_device_name(dev)
     elif dev.type == "mps":
         name = "Apple GPU (mps)"
     else:
-        name = f"CPU, {torch.get_num_threads()} of {visible_cpus()} threads"
+        quota = cpu_quota()
+        name = (f"CPU, {torch.get_num_threads()} threads ({visible_cpus()} visible"
+                + ("" if quota is None else f", quota {quota:g}") + ")")
     mode = "fast mode" if fast_mode() else "full mode"
     return f"{name}; torch {torch.__version__}; {mode}"
 

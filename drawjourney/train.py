@@ -8,10 +8,12 @@ returns a `History`. The GAN's step updates its two optimisers inside `step_fn`.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -36,11 +38,17 @@ class History:
 
     def last(self, name: str = "loss", n: int = 50) -> float:
         """Mean of the last `n` values of loss `name`."""
+        if name not in self.losses:
+            raise KeyError(f"no loss named {name!r} in this history; it has "
+                           f"{sorted(self.losses) or 'none (no steps taken)'}")
+        n = _count("n", n)
         values = self.losses[name][-n:]
         return sum(values) / len(values)
 
     def extend(self, other: "History") -> "History":
         """Append a later run's history (to continue training); returns self."""
+        if not isinstance(other, History):
+            raise TypeError(f"extend takes another History, got {type(other).__name__}")
         for k, v in other.losses.items():
             self.losses.setdefault(k, []).extend(v)
         self.steps += other.steps
@@ -64,13 +72,25 @@ def fit(step_fn: Callable[[object], object], batches: Iterable, *, steps: int | 
         keep sample snapshots for a widget.
     Raises `TrainingDiverged` naming the step if a loss is NaN or infinite.
     """
+    if not callable(step_fn):
+        raise TypeError(f"step_fn must be a function step_fn(batch) -> loss, got "
+                        f"{type(step_fn).__name__}")
+    if not hasattr(batches, "__iter__"):
+        raise TypeError(f"batches must be re-iterable (e.g. data.batches(...) or a list of "
+                        f"batches), got {type(batches).__name__}")
     if steps is None and epochs is None and minutes is None:
         raise ValueError("fit needs a budget: give steps=, epochs= or minutes=")
-    for name, value in (("steps", steps), ("epochs", epochs), ("minutes", minutes)):
-        if value is not None and value <= 0:
-            raise ValueError(f"{name} must be positive, got {value}")
-    if every <= 0:
-        raise ValueError(f"every must be positive, got {every}")
+    steps = _count("steps", steps)
+    epochs = _count("epochs", epochs)
+    every = _count("every", every)
+    if minutes is not None:
+        if isinstance(minutes, bool) or not isinstance(minutes, numbers.Real):
+            raise TypeError(f"minutes must be a number, got {type(minutes).__name__} {minutes!r}")
+        if not (math.isfinite(minutes) and minutes > 0):
+            raise ValueError(f"minutes must be a positive finite number, got {minutes!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function callback(step, history), got "
+                        f"{type(callback).__name__}")
 
     history = History()
     total = steps
@@ -107,13 +127,19 @@ def fit(step_fn: Callable[[object], object], batches: Iterable, *, steps: int | 
                 if history.stopped_by:
                     break
             else:
+                if not took_one:
+                    if history.steps:
+                        raise ValueError(
+                            f"batches yielded nothing on pass {history.epochs + 1}: a generator "
+                            f"or iterator can be read only once; pass something re-iterable, "
+                            f"such as data.batches(...) or a list of batches")
+                    raise ValueError("the batches yielded nothing: is the data smaller than one "
+                                     "batch? (data.batches drops the last incomplete batch)")
                 history.epochs += 1
                 if epochs is not None and history.epochs >= epochs:
                     history.stopped_by = "epochs"
                 elif time.perf_counter() >= deadline:
                     history.stopped_by = "minutes"
-            if not took_one:
-                raise ValueError("the batches yielded nothing: is the data smaller than one batch?")
     finally:
         history.seconds = time.perf_counter() - start
         bar.close()
@@ -136,8 +162,22 @@ def _to_float(name, value) -> float:
         if value.numel() != 1:
             raise ValueError(f"step_fn's {name!r} is a tensor of shape {tuple(value.shape)}; "
                              f"return a scalar (e.g. loss.mean())")
+        if value.dtype == torch.bool or value.is_complex():
+            raise TypeError(f"step_fn's {name!r} is a {value.dtype} tensor; return a real loss")
         return float(value.detach())
-    if isinstance(value, (int, float)):
+    # numbers.Real covers python and numpy scalars; a bool is a mistake, not a loss of 1.0.
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
         return float(value)
-    raise TypeError(f"step_fn must return a loss (tensor or float) or a dict of them, "
-                    f"got {type(value).__name__} for {name!r}")
+    raise TypeError(f"step_fn must return a loss (a scalar tensor or a number) or a dict of "
+                    f"them, got {type(value).__name__} {value!r:.40} for {name!r}")
+
+
+def _count(name: str, value) -> int | None:
+    """A budget or interval that must be a positive whole number (or None)."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return int(value)

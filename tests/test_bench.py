@@ -1,6 +1,8 @@
 """The bench harness measures any registered family; it knows none by name."""
 import json
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -65,8 +67,71 @@ def test_measure_data_compares_with_dataloader(data_root):
     result = bench.measure_data(split="test", batch_size=64, max_batches=20)
     assert result["batches_timed"] == 20
     assert result["drawjourney_batches_per_s"] > 0 and result["dataloader_batches_per_s"] > 0
-    assert result["speedup"] == pytest.approx(
-        result["drawjourney_batches_per_s"] / result["dataloader_batches_per_s"])
+    assert result["device"] == "cpu"
+
+
+def test_measure_family_uses_the_device_it_is_given_throughout(monkeypatch, data_root):
+    # With a broken default device, any step that fell back to runtime.device() would fail.
+    monkeypatch.setenv("DRAWJOURNEY_DEVICE", "gpu")
+    result = bench.measure_family(FAMILY, minutes=0.1, n_samples=200, device="cpu")
+    assert result["device"].startswith("CPU") and result["label_accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_samples": 0}, "n_samples must be a positive int"),
+    ({"n_samples": 1}, "n_samples must be at least 2"),
+    ({"n_samples": 10.5}, "n_samples must be a positive int"),
+    ({"minutes": float("nan")}, "minutes must be a positive finite number"),
+    ({"minutes": -1}, "minutes must be a positive finite number"),
+    ({"device": "gpu"}, "device='gpu'"),
+])
+def test_measure_family_arguments_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bench.measure_family(FAMILY, **kwargs)
+
+
+def test_measure_family_wants_a_family():
+    with pytest.raises(TypeError, match="family must be a bench.Family"):
+        bench.measure_family("mlp")
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["sample", "mlp", "--checkpoint", "x.pt", "--n", "-5"], "must be positive, got -5"),
+    (["sample", "mlp", "--checkpoint", "x.pt", "--n", "many"], "'many' is not a whole number"),
+    (["bench", "mlp", "--checkpoint", "mlp.pt"], "'mlp.pt' is not FAMILY=PATH"),
+    (["bench", "mlp", "--samples", "0"], "must be positive, got 0"),
+    (["bench", "mlp", "--samples", "1"], "needs at least 2 samples"),
+    (["bench", "mlp", "--minutes", "nan"], "must be a positive number of minutes"),
+    (["train", "mlp", "--minutes", "-2"], "must be a positive number of minutes"),
+])
+def test_cli_rejects_bad_arguments_with_usage(capsys, argv, match):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["bench", "mlp", "--checkpoint", "mpl=runs/mlp.pt"], "no family 'mpl'"),
+    (["bench", "data", "--checkpoint", "mlp=runs/mlp.pt"], "'mlp' is not among the families"),
+    (["sample", "mlp", "--checkpoint", "missing.pt"], "no checkpoint at missing.pt"),
+    (["sample", "mlp", "--checkpoint", "x.pt", "--out", "."], "give an image file name"),
+    (["info", "missing.pt"], "no checkpoint at missing.pt"),
+])
+def test_cli_refuses_what_does_not_exist_before_any_work(capsys, argv, match):
+    assert main(argv) == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_cli_train_judge_never_replaces_the_shipped_judge_by_default(monkeypatch, capsys):
+    from drawjourney import metrics
+
+    written = []
+    monkeypatch.setattr(metrics, "train_and_save_judge",
+                        lambda path, minutes=None: (written.append(path) or Path(path), 0.99))
+    assert main(["train", "judge"]) == 0
+    assert written == [Path("runs") / "judge.pt"]
+    assert "shipped judge is unchanged" in capsys.readouterr().out
 
 
 def test_cli_bench_list_and_unknown_family(capsys):

@@ -101,3 +101,56 @@ def test_wrong_expected_class(tmp_path):
 def test_model_without_config_cannot_be_saved(tmp_path):
     with pytest.raises(TypeError, match="config"):
         checkpoint.save(nn.Linear(2, 2), tmp_path / "x.pt")
+
+
+def test_saving_onto_a_folder_is_refused_and_leaves_nothing(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="that is a folder"):
+        checkpoint.save(Tiny(TinyConfig()), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pickled_object_is_refused_without_advising_unsafe_loading(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "payload": TinyConfig()}, path)
+    with pytest.raises(checkpoint.CheckpointError, match="objects other than tensors") as err:
+        checkpoint.read(path)
+    assert "weights_only=False" not in str(err.value)
+
+
+def test_corrupt_file_error_does_not_repeat_torchs_advice(tmp_path):
+    path = tmp_path / "bad.pt"
+    path.write_bytes(b"\x80\x02not really a checkpoint")
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt, truncated") as err:
+        checkpoint.load(path)
+    assert "weights_only=False" not in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"path": 3}, TypeError, "path must be a file path"),
+    ({"path": ""}, ValueError, "path is empty"),
+    ({"metrics": [1, 2]}, TypeError, "metrics must be a dict"),
+    ({"metrics": {"fid": object()}}, TypeError, "cannot store object"),
+    ({"note": 5}, TypeError, "note must be a string"),
+])
+def test_save_arguments_are_checked(tmp_path, kwargs, error, match):
+    kwargs = {"path": tmp_path / "m.pt", **kwargs}
+    with pytest.raises(error, match=match):
+        checkpoint.save(Tiny(TinyConfig()), **kwargs)
+
+
+def test_save_refuses_what_is_not_a_module(tmp_path):
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        checkpoint.save({"weights": 1}, tmp_path / "m.pt")
+
+
+def test_load_checks_the_device_before_reading(tmp_path):
+    path = checkpoint.save(Tiny(TinyConfig()), tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="device='gpu'"):
+        checkpoint.load(path, device="gpu")
+
+
+def test_incomplete_checkpoint_names_what_is_missing(tmp_path):
+    path = tmp_path / "m.pt"
+    torch.save({"format": checkpoint.FORMAT, "model": "drawjourney.tests_fixture:Tiny"}, path)
+    with pytest.raises(checkpoint.CheckpointError, match="incomplete .* no \\['config_class'"):
+        checkpoint.load(path)

@@ -93,3 +93,58 @@ def test_fit_trains_a_real_model():
     batches = [torch.arange(i, i + 32) for i in range(0, 256, 32)]
     history = train.fit(step, batches, epochs=20, progress=False)
     assert history.losses["loss"][-1] < 0.01 * history.losses["loss"][0]
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"minutes": float("nan")}, ValueError, "minutes must be a positive finite number"),
+    ({"minutes": float("inf")}, ValueError, "minutes must be a positive finite number"),
+    ({"minutes": "1"}, TypeError, "minutes must be a number"),
+    ({"steps": 2.5}, TypeError, "steps must be a positive int"),
+    ({"steps": "10"}, TypeError, "steps must be a positive int"),
+    ({"steps": True}, TypeError, "steps must be a positive int"),
+    ({"steps": 0}, ValueError, "steps must be a positive int"),
+    ({"epochs": 1.0}, TypeError, "epochs must be a positive int"),
+    ({"steps": 3, "every": 0}, ValueError, "every must be a positive int"),
+    ({"steps": 3, "callback": "plot"}, TypeError, "callback must be a function"),
+])
+def test_bad_budgets_are_clear_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        train.fit(lambda b: 1.0, Counting(3), progress=False, **kwargs)
+
+
+def test_steps_are_whole_numbers_numpy_ints_included():
+    np = pytest.importorskip("numpy")
+    assert train.fit(lambda b: 1.0, Counting(3), steps=np.int64(2), progress=False).steps == 2
+
+
+def test_step_fn_and_batches_are_checked():
+    with pytest.raises(TypeError, match="step_fn must be a function"):
+        train.fit("step", Counting(3), steps=1, progress=False)
+    with pytest.raises(TypeError, match="batches must be re-iterable"):
+        train.fit(lambda b: 1.0, 42, steps=1, progress=False)
+
+
+@pytest.mark.parametrize("value", [True, torch.tensor(True), "0.5", None, [1.0]])
+def test_a_step_returning_a_non_loss_is_refused(value):
+    with pytest.raises(TypeError, match="step_fn must return a loss|real loss"):
+        train.fit(lambda b: value, Counting(3), steps=1, progress=False)
+
+
+def test_numpy_scalar_losses_are_accepted():
+    np = pytest.importorskip("numpy")
+    history = train.fit(lambda b: np.float32(0.25), Counting(3), steps=2, progress=False)
+    assert history.losses["loss"] == [0.25, 0.25]
+
+
+def test_a_one_shot_generator_says_so_on_its_second_pass():
+    one_shot = (b for b in range(3))
+    with pytest.raises(ValueError, match="pass 2: a generator or iterator can be read only once"):
+        train.fit(lambda b: 1.0, one_shot, epochs=2, progress=False)
+
+
+def test_history_last_names_the_losses_it_has():
+    history = train.fit(lambda b: {"d": 1.0, "g": 2.0}, Counting(2), steps=2, progress=False)
+    with pytest.raises(KeyError, match=r"no loss named 'loss'.*\['d', 'g'\]"):
+        history.last()
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        history.last("d", n=0)
