@@ -10,8 +10,8 @@ skips a code path.
 Threads: torch sizes its CPU thread pool from the cores it can see, not from the CPU
 time a container may use (a Binder pod sees many cores and gets about one), and
 oversubscribed threads make small models many times slower. On import the package sets
-torch's thread count to `cpu_budget()`, the CPUs this process may actually use;
-`DRAWJOURNEY_THREADS` overrides it.
+torch's thread count to `default_threads()`: one less than the CPUs this process may
+actually use (`cpu_budget()`), at least one; `DRAWJOURNEY_THREADS` overrides it.
 """
 from __future__ import annotations
 
@@ -145,17 +145,7 @@ def visible_cpus() -> int:
 
 
 def cpu_budget() -> int:
-    """The thread count the course uses: `DRAWJOURNEY_THREADS`, else the CPUs it may use.
-
-    That is min(visible CPUs, the cgroup quota rounded up), at least 1. A bad
-    `DRAWJOURNEY_THREADS` (not a positive integer) is a `ValueError`.
-    """
-    wanted = os.environ.get("DRAWJOURNEY_THREADS", "").strip()
-    if wanted:
-        if not wanted.isdigit() or int(wanted) < 1:
-            raise ValueError(f"DRAWJOURNEY_THREADS={wanted!r}: use a positive whole number "
-                             f"of CPU threads, e.g. 1 or 2, or unset it")
-        return int(wanted)
+    """CPUs this process may use: min(visible CPUs, the cgroup quota rounded up), at least 1."""
     quota = cpu_quota()
     budget = visible_cpus()
     if quota is not None:
@@ -163,9 +153,28 @@ def cpu_budget() -> int:
     return max(1, budget)
 
 
+def default_threads() -> int:
+    """The CPU thread count the course uses: `DRAWJOURNEY_THREADS`, else `cpu_budget()` - 1.
+
+    One CPU is left for everything else (the Jupyter server, the browser, a second
+    kernel) because a thread pool as wide as the machine collapses when anything else
+    runs: on 2 cores, chapter 01's training loop ran at 86 steps/s on one thread and
+    5 steps/s on two while one other process was busy, against 138 and 208 steps/s
+    when the machine was quiet (see the README). At least 1. A bad
+    `DRAWJOURNEY_THREADS` (not a positive whole number) is a `ValueError`.
+    """
+    wanted = os.environ.get("DRAWJOURNEY_THREADS", "").strip()
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"DRAWJOURNEY_THREADS={wanted!r}: use a positive whole number "
+                             f"of CPU threads, e.g. 1 or 2, or unset it")
+        return int(wanted)
+    return max(1, cpu_budget() - 1)
+
+
 def set_threads(n: int | None = None) -> int:
-    """Set torch's intra-op CPU threads to `n` (default `cpu_budget()`); returns the count."""
-    n = cpu_budget() if n is None else n
+    """Set torch's intra-op CPU threads to `n` (default `default_threads()`); returns the count."""
+    n = default_threads() if n is None else n
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"threads must be a positive int, got {n!r}")
     if torch.get_num_threads() != n:

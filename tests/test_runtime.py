@@ -76,20 +76,20 @@ def test_thread_budget_follows_the_quota_not_the_visible_cores(monkeypatch):
     monkeypatch.delenv("DRAWJOURNEY_THREADS", raising=False)
     monkeypatch.setattr(runtime, "visible_cpus", lambda: 64)   # a Binder pod sees the host
     monkeypatch.setattr(runtime, "cpu_quota", lambda: 0.8)      # ... and may use 0.8 CPU
-    assert runtime.cpu_budget() == 1
+    assert runtime.cpu_budget() == 1 and runtime.default_threads() == 1
     monkeypatch.setattr(runtime, "cpu_quota", lambda: 2.5)
-    assert runtime.cpu_budget() == 3
+    assert runtime.cpu_budget() == 3 and runtime.default_threads() == 2
     monkeypatch.setattr(runtime, "cpu_quota", lambda: None)
-    assert runtime.cpu_budget() == 64
+    assert runtime.cpu_budget() == 64 and runtime.default_threads() == 63
     monkeypatch.setenv("DRAWJOURNEY_THREADS", "2")
-    assert runtime.cpu_budget() == 2
+    assert runtime.default_threads() == 2
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5"])
 def test_bad_thread_override_is_a_clear_error(monkeypatch, bad):
     monkeypatch.setenv("DRAWJOURNEY_THREADS", bad)
     with pytest.raises(ValueError, match="DRAWJOURNEY_THREADS"):
-        runtime.cpu_budget()
+        runtime.default_threads()
 
 
 def test_set_threads_applies_and_is_described(monkeypatch):
