@@ -125,3 +125,34 @@ def test_registered_with_bench(model):
     assert family.model_class is mlp.MLPGenerator and family.conditional
     images = family.sample(model, 4, torch.tensor([0, 1, 2, 3]))
     assert images.shape == (4, 1, 16, 16)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"z_dim": 0}, "z_dim must be a positive int"),
+    ({"image_size": 16.0}, "image_size must be a positive int"),
+    ({"hidden": (256, -1)}, "hidden must be a tuple of positive ints"),
+    ({"n_classes": True}, "n_classes must be a positive int"),
+])
+def test_config_is_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        mlp.MLPConfig(**kwargs)
+
+
+@pytest.mark.parametrize("labels,z,match", [
+    ("three", None, "labels must be a sequence of ints"),
+    ([0.5, 1.5], None, "labels must be ints"),
+    ([0, 10], None, r"labels must lie in \[0, 10\)"),
+    ([0, 1], [[0.0] * 100] * 2, "z must be a tensor"),
+    ([0, 1], torch.zeros(2, 99), r"z must have shape \(B, z_dim\)"),
+])
+def test_sample_arguments_are_checked(labels, z, match):
+    model = mlp.MLPGenerator(mlp.MLPConfig())
+    with pytest.raises(ValueError, match=match):
+        model.sample(labels, z)
+
+
+def test_mse_optimum_and_make_step_check_their_inputs():
+    with pytest.raises(ValueError, match=r"labels must be an int tensor .* in \[0, 10\)"):
+        mlp.mse_optimum(torch.rand(4, 1, 16, 16), torch.tensor([0, 1, 2, 12]))
+    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
+        mlp.make_step(mlp.MLPGenerator(mlp.MLPConfig()), 0.01)

@@ -28,12 +28,24 @@ class MLPConfig:
     hidden: tuple[int, ...] = (256, 512)
     image_size: int = 16
 
+    def __post_init__(self):
+        for name in ("n_classes", "z_dim", "image_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"MLPConfig.{name} must be a positive int, got {value!r}")
+        if not isinstance(self.hidden, (tuple, list)) or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.hidden):
+            raise ValueError(f"MLPConfig.hidden must be a tuple of positive ints (layer widths), "
+                             f"got {self.hidden!r}")
+
 
 class MLPGenerator(nn.Module):
     """Linear -> ReLU -> ... -> Linear -> Sigmoid from [onehot(y); z] to S*S pixels."""
 
     def __init__(self, config: MLPConfig = MLPConfig()):
         super().__init__()
+        if not isinstance(config, MLPConfig):
+            raise TypeError(f"config must be an MLPConfig, got {type(config).__name__}")
         self.config = config
         widths = [config.n_classes + config.z_dim, *config.hidden]
         layers: list[nn.Module] = []
@@ -59,7 +71,19 @@ class MLPGenerator(nn.Module):
         moved to the model's device, so a CPU generator gives the same z on every device.
         """
         device = next(self.parameters()).device
-        labels = torch.as_tensor(labels, device=device)
+        try:
+            labels = torch.as_tensor(labels, device=device)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"labels must be a sequence of ints in [0, {self.config.n_classes}), "
+                             f"got {type(labels).__name__} {labels!r:.40}") from None
+        if labels.is_floating_point() or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be ints in [0, {self.config.n_classes}), got {labels.dtype}")
+        labels = labels.long()
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        if z is not None and not isinstance(z, torch.Tensor):
+            raise ValueError(f"z must be a tensor of shape (B, {self.config.z_dim}), got "
+                             f"{type(z).__name__}")
         if z is None:
             gen_device = generator.device if generator is not None else device
             z = torch.randn(labels.shape[0], self.config.z_dim, generator=generator,
@@ -72,6 +96,9 @@ class MLPGenerator(nn.Module):
 
     def _check_inputs(self, labels: torch.Tensor, z: torch.Tensor) -> None:
         cfg = self.config
+        if not isinstance(z, torch.Tensor) or not z.is_floating_point():
+            raise ValueError(f"z must be a float tensor of shape (B, {cfg.z_dim}), got "
+                             f"{getattr(z, 'dtype', type(z).__name__)}")
         if not isinstance(labels, torch.Tensor) or labels.dtype != torch.int64:
             raise ValueError(f"labels must be an int64 tensor of shape (B,), got "
                              f"{getattr(labels, 'dtype', type(labels).__name__)}")
@@ -87,6 +114,9 @@ class MLPGenerator(nn.Module):
 
 def mse_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mean squared error over pixels and batch: mean((x_hat - x)^2), a scalar."""
+    if not isinstance(x_hat, torch.Tensor) or not isinstance(x, torch.Tensor):
+        raise TypeError(f"x_hat and x must be tensors, got {type(x_hat).__name__} and "
+                        f"{type(x).__name__}")
     if x_hat.shape != x.shape:
         raise ValueError(f"x_hat {tuple(x_hat.shape)} and x {tuple(x.shape)} must have one shape")
     return ((x_hat - x) ** 2).mean()
@@ -100,8 +130,15 @@ def mse_optimum(images: torch.Tensor, labels: torch.Tensor | None = None,
     E||x - c||^2 = E||x - mu_y||^2 + ||mu_y - c||^2 is smallest at c = mu_y = E[x | y].
     With labels=None: the global mean (1, 1, H, W). A class with no images gives NaN.
     """
+    if not isinstance(images, torch.Tensor) or images.dim() < 2 or images.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty tensor (N, 1, H, W), got "
+                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
     if labels is None:
         return images.mean(0, keepdim=True)
+    if (not isinstance(labels, torch.Tensor) or labels.shape != images.shape[:1]
+            or labels.is_floating_point() or int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+        raise ValueError(f"labels must be an int tensor of shape ({images.shape[0]},) with values "
+                         f"in [0, {n_classes})")
     onehot = F.one_hot(labels, n_classes).to(images.dtype)               # (N, K)
     sums = onehot.T @ images.flatten(1)                                   # (K, H*W)
     return (sums / onehot.sum(0)[:, None]).view(n_classes, *images.shape[1:])
@@ -115,6 +152,10 @@ def make_step(model: MLPGenerator, optimizer: torch.optim.Optimizer, pair_labels
     carry no information about the target x. Labels, then z, are drawn from torch's
     global generator on x's device.
     """
+    if not isinstance(model, MLPGenerator):
+        raise TypeError(f"model must be an MLPGenerator, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
     n_classes, z_dim = model.config.n_classes, model.config.z_dim
 
     def step_fn(batch) -> torch.Tensor:
