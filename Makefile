@@ -36,10 +36,11 @@ test-ipywidgets7: venv  ## the widget tests again under ipywidgets 7.7 (what Col
 sync: venv  ## pair every notebook with its py:percent file
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
 
-execute: venv  ## re-run every notebook in full mode and keep the outputs
+execute: venv  ## re-run every notebook in full mode and keep the outputs and the widgets' state
 	for nb in $(NOTEBOOKS); do \
-	  $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=3600 $$nb && $(BIN)/jupytext --sync $$nb || exit 1; \
+	  env -u DRAWJOURNEY_FAST $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=3600 --ExecutePreprocessor.store_widget_state=True \
+	    $$nb && $(BIN)/jupytext --sync $$nb || exit 1; \
 	done
 
 bench: venv  ## measure the data pipeline and every model family

@@ -6,6 +6,14 @@ Built only from ipywidgets that exist unchanged in 7.7 (Colab) and 8.x (JupyterL
 scrubber also works with no frontend at all (plain python, nbval), where `show`, `set`
 and `set_label` drive it. Every scrubber has `strip()`, a static matplotlib figure of the
 same idea, for notebooks rendered where widgets do not run (GitHub, nbviewer).
+
+A saved notebook keeps, for each displayed widget, a text/plain fallback: what JupyterLab
+shows for an untrusted notebook (a fresh clone, before it runs) and what renderers that
+ignore widget state show. For a scrubber it is one sentence saying what the widget is
+(`repr(scrubber)`), not the ipywidgets repr of its box (``VBox(children=(Image(...``).
+
+Bad arguments raise a `TypeError` or `ValueError` naming the argument, as in `plot`; so do
+frames and decoded images that are NaN or outside [0, 1].
 """
 from __future__ import annotations
 
@@ -19,6 +27,13 @@ import torch
 from matplotlib.figure import Figure
 
 from drawjourney import plot
+from drawjourney.plot import (_check_bool, _check_int, _check_list, _check_number, _check_text, _check_titles,
+                              _frame_grid, _image_batch)
+
+# ipywidgets (7.7 in `_ipython_display_`, 8.x in `_repr_mimebundle_`) cuts the text/plain
+# of a displayed widget at 110 characters; scrubber descriptions stay inside that.
+_PLAIN_LIMIT = 110
+_INTERACTIVE = " (interactive: run the notebook; static strip below)"
 
 
 # Boxes are CSS flexboxes whose default (align-items: stretch) draws an image child at the
@@ -26,6 +41,36 @@ from drawjourney import plot
 # Aligning children to the start keeps every image at its own (already upscaled) size.
 def _natural_size() -> widgets.Layout:
     return widgets.Layout(align_items="flex-start")
+
+
+class _Described:
+    """A box whose repr is a sentence about its scrubber.
+
+    Both ipywidgets 7.7 and 8.x build the text/plain of a displayed widget from
+    ``repr(widget)``, so this is the one hook that sets the saved fallback text in both.
+    """
+
+    text = ""
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _DescribedVBox(_Described, widgets.VBox):
+    pass
+
+
+class _DescribedHBox(_Described, widgets.HBox):
+    pass
+
+
+def _describe(box: _Described, text: str) -> _Described:
+    box.text = text if len(text) <= _PLAIN_LIMIT else text[:_PLAIN_LIMIT - 1] + "…"
+    return box
+
+
+def _quoted(text: str, limit: int = 24) -> str:
+    return repr(text if len(text) <= limit else text[:limit - 1] + "…")
 
 
 class FrameScrubber:
@@ -37,9 +82,11 @@ class FrameScrubber:
         - a list of T per-frame tensors, each (1, H, W), (H, W) or (N, 1, H, W);
         - a callable ``render(t) -> image(s)`` with `n_frames` = T: frames are rendered
           lazily, when first shown, and cached.
+        Given frames are checked (shape, NaN, [0, 1]) at once; rendered ones when first shown.
     titles: T captions (default f"{label} {t}").
-    label: the slider's description.
-    scale: nearest-neighbour upscaling of the PNG shown.
+    label: the slider's description (a str).
+    scale: nearest-neighbour upscaling of the PNG shown (an int >= 1).
+    nrow: images per row when a frame holds several (default a near square).
 
     Attributes: `slider` (IntSlider over 0..T-1), `image` (ipywidgets.Image), `caption`
     (ipywidgets.HTML), `widget` (the VBox to display), `n_frames`.
@@ -47,40 +94,46 @@ class FrameScrubber:
 
     def __init__(self, frames, titles: Sequence[str] | None = None, label: str = "step",
                  scale: int = 4, nrow: int | None = None, n_frames: int | None = None):
+        if not isinstance(label, str):
+            raise TypeError(f"label must be a str, the slider's description, e.g. 'step'; got {type(label).__name__}")
+        self.label = label
+        self.scale = _check_int(scale, "scale", 1, "pixels per image pixel")
+        self.nrow = None if nrow is None else _check_int(nrow, "nrow", 1, "images per row")
+        self._grids: dict[int, np.ndarray] = {}
+        self._pngs: dict[int, bytes] = {}
         if callable(frames):
-            if n_frames is None or int(n_frames) < 1:
+            if n_frames is None:
                 raise ValueError("a render(t) callable needs n_frames >= 1 (the number of frames)")
-            self._render = frames
-            self.n_frames = int(n_frames)
+            self.n_frames = _check_int(n_frames, "n_frames", 1, "the number of frames render(t) draws")
+            self._render, self._frame_name = frames, "render({})"
         else:
             frame_list = plot.split_frames(frames)
             if not frame_list:
                 raise ValueError("FrameScrubber got no frames (T = 0)")
-            if n_frames is not None and int(n_frames) != len(frame_list):
+            if n_frames is not None and _check_int(n_frames, "n_frames", 1) != len(frame_list):
                 raise ValueError(f"n_frames={n_frames} but {len(frame_list)} frames were given")
-            self._render = frame_list.__getitem__
             self.n_frames = len(frame_list)
-        if titles is not None and len(titles) != self.n_frames:
-            raise ValueError(f"got {len(titles)} titles for {self.n_frames} frames")
-        self.titles = None if titles is None else [str(t) for t in titles]
-        self.label = label
-        self.scale = scale
-        self.nrow = nrow
-        self._grids: dict[int, np.ndarray] = {}
-        self._pngs: dict[int, bytes] = {}
+            self._render, self._frame_name = frame_list.__getitem__, "frames[{}]"
+            for t in range(self.n_frames):  # a bad frame fails here, not mid-scrub
+                self.frame(t)
+        self.titles = _check_titles(titles, self.n_frames, "titles", "frame")
 
         self.slider = widgets.IntSlider(value=0, min=0, max=self.n_frames - 1, step=1,
-                                        description=label, continuous_update=True)
+                                        description=self.label, continuous_update=True)
         self.image = widgets.Image(value=self.png(0), format="png")
         self.caption = widgets.HTML(value=self._caption_html(0))
-        self.widget = widgets.VBox([self.image, self.caption, self.slider], layout=_natural_size())
+        self.widget = _describe(
+            _DescribedVBox([self.image, self.caption, self.slider], layout=_natural_size()), repr(self))
         self.slider.observe(self._on_slider, names="value")
+
+    def __repr__(self) -> str:
+        return f"FrameScrubber: {self.n_frames} frames of {_quoted(self.label)}{_INTERACTIVE}"
 
     def frame(self, t: int) -> np.ndarray:
         """Frame `t` as one tiled (H', W') float32 array in [0, 1]; rendered once, then cached."""
         t = self._check_t(t)
         if t not in self._grids:
-            self._grids[t] = plot.to_grid(self._render(t), nrow=self.nrow)
+            self._grids[t] = _frame_grid(self._render(t), self._frame_name.format(t), self.nrow)
         return self._grids[t]
 
     def png(self, t: int) -> bytes:
@@ -106,9 +159,10 @@ class FrameScrubber:
                                 title=title, max_frames=len(picked))
 
     def _check_t(self, t) -> int:
-        if int(t) != t or not 0 <= t < self.n_frames:
+        t = _check_int(t, "frame index", 0, f"an int in [0, {self.n_frames - 1}]")
+        if t >= self.n_frames:
             raise ValueError(f"frame index must be an int in [0, {self.n_frames - 1}]; got {t}")
-        return int(t)
+        return t
 
     def _caption_html(self, t: int) -> str:
         return html.escape(self.title(t))
@@ -130,11 +184,13 @@ class LatentScrubber:
     decode: ``decode(z, label) -> images``, z a (B, D) tensor (a clone of the current
         latent), label an int/str or None; returns (B, 1, H, W) in [0, 1] (tiled when B > 1).
         Called under `torch.no_grad()`.
-    z: the initial latent, (D,), (1, D) or (B, D), on the device `decode` expects.
+    z: the initial latent, (D,), (1, D) or (B, D), finite, on the device `decode` expects
+        (an integer tensor becomes float32). z[0, d] must lie in `value_range` for every
+        slider dim d, so each slider starts where the latent is.
     dims: latent dimensions that get a FloatSlider (default the first min(D, 8)).
     labels: if given (e.g. range(10)), a Dropdown chooses the label passed to `decode`;
         `label` is the initial one (default labels[0], or None without labels).
-    value_range, step: the sliders' range and step, in latent units.
+    value_range, step: the sliders' range (low < high) and step (> 0), in latent units.
     continuous_update: False decodes only when a slider is released (slow decoders).
     names: the sliders' descriptions (default "z[d]").
 
@@ -148,39 +204,42 @@ class LatentScrubber:
                  step: float = 0.1, scale: int = 4, continuous_update: bool = False,
                  names: Sequence[str] | None = None, nrow: int | None = None):
         if not callable(decode):
-            raise ValueError("decode must be a function decode(z, label) -> (B, 1, H, W) images")
-        if not isinstance(z, torch.Tensor):
-            z = torch.as_tensor(z, dtype=torch.float32)
-        if z.ndim == 1:
-            z = z[None]
-        if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1:
-            raise ValueError(f"z must be (D,), (1, D) or (B, D); got shape {tuple(z.shape)}")
-        low, high = (float(v) for v in value_range)
-        if not low < high:
-            raise ValueError(f"value_range must be (low, high) with low < high; got {value_range}")
-        self.z = z.detach().clone()
+            raise TypeError("decode must be a function decode(z, label) -> (B, 1, H, W) images; "
+                            f"got {type(decode).__name__}")
+        self.z = _as_latent(z)
         latent_dim = self.z.shape[1]
-        self.dims = list(range(min(latent_dim, 8))) if dims is None else [self._check_dim(d) for d in dims]
+        low, high = _check_range(value_range)
+        step = _check_number(step, "step")
+        if not 0 < step <= high - low:
+            raise ValueError(f"step must be > 0 and at most the width of value_range ({high - low:g}); got {step}")
+        self.dims = (list(range(min(latent_dim, 8))) if dims is None
+                     else [self._check_dim(d) for d in _check_list(dims, "dims", "e.g. [0, 1, 2]")])
+        if not self.dims:
+            raise ValueError("dims is empty; name at least one latent dimension to put on a slider")
         if len(set(self.dims)) != len(self.dims):
             raise ValueError(f"dims has repeated dimensions: {self.dims}")
-        if names is not None and len(names) != len(self.dims):
-            raise ValueError(f"got {len(names)} names for {len(self.dims)} dims")
-        self.names = [f"z[{d}]" for d in self.dims] if names is None else [str(n) for n in names]
+        for d in self.dims:
+            _check_start(d, float(self.z[0, d]), low, high)
+        self.names = ([f"z[{d}]" for d in self.dims] if names is None
+                      else _check_titles(names, len(self.dims), "names", "dim"))
 
-        self.labels = None if labels is None else [_plain(v) for v in labels]
+        self.labels = None if labels is None else [_plain(v) for v in _check_list(labels, "labels", "e.g. range(10)")]
         if self.labels is not None:
             if not self.labels:
                 raise ValueError("labels is empty; pass None for an unconditional decoder")
+            if any(v in self.labels[:i] for i, v in enumerate(self.labels)):
+                raise ValueError(f"labels has repeated values: {self.labels}")
             label = self.labels[0] if label is None else self._check_label(label)
         self.label = _plain(label)
         self.decode = decode
         self.value_range = (low, high)
-        self.scale = scale
-        self.nrow = nrow
+        self.scale = _check_int(scale, "scale", 1, "pixels per image pixel")
+        self.nrow = None if nrow is None else _check_int(nrow, "nrow", 1, "images per row")
+        continuous_update = _check_bool(continuous_update, "continuous_update")
         self._muted = False
 
         self.sliders = [
-            widgets.FloatSlider(value=min(max(float(self.z[0, d]), low), high), min=low, max=high,
+            widgets.FloatSlider(value=float(self.z[0, d]), min=low, max=high,
                                 step=step, description=name, continuous_update=continuous_update)
             for d, name in zip(self.dims, self.names)
         ]
@@ -193,22 +252,41 @@ class LatentScrubber:
             self.dropdown.observe(self._on_dropdown, names="value")
         self.image = widgets.Image(value=self._png(), format="png")
         controls = ([self.dropdown] if self.dropdown is not None else []) + self.sliders
-        self.widget = widgets.HBox([self.image, widgets.VBox(controls)], layout=_natural_size())
+        self.widget = _describe(
+            _DescribedHBox([self.image, widgets.VBox(controls)], layout=_natural_size()), repr(self))
+
+    def __repr__(self) -> str:
+        menu = "" if self.labels is None else " + a label menu"
+        return (f"LatentScrubber: {len(self.dims)} of {self.z.shape[1]} latent dims{menu}"
+                f"{_INTERACTIVE}")
 
     def images(self, z: torch.Tensor | None = None, label=None) -> torch.Tensor:
-        """decode(z, label) under no_grad; defaults are the current latent and label. (B, 1, H, W)."""
-        z = self.z if z is None else z
-        label = self.label if label is None else label
+        """decode(z, label) under no_grad; defaults are the current latent and label. (B, 1, H, W).
+
+        The decoded images are checked: (B, 1, H, W), (B, H, W) or (H, W), finite, in [0, 1].
+        """
+        if z is None:
+            z = self.z
+        else:
+            z = _as_latent(z)
+            if z.shape[1] != self.z.shape[1]:
+                raise ValueError(f"z must have {self.z.shape[1]} latent dims, like the scrubber's; "
+                                 f"got shape {tuple(z.shape)}")
+        label = self.label if label is None else _plain(label)
+        if self.labels is not None:
+            label = self._check_label(label)
         with torch.no_grad():
-            return self.decode(z.clone(), label)
+            x = self.decode(z.clone(), label)
+        _image_batch(x, "decode(z, label)")
+        return x
 
     def set(self, dim: int, value: float) -> None:
         """Set z[:, dim] = value (moving its slider, if it has one) and redraw.
 
-        A dim with a slider takes values inside `value_range`; other dims take any value.
+        A dim with a slider takes values inside `value_range`; other dims take any finite value.
         """
         dim = self._check_dim(dim)
-        value = float(value)
+        value = _check_number(value, "value")
         low, high = self.value_range
         if dim in self.dims:
             if not low <= value <= high:
@@ -232,13 +310,15 @@ class LatentScrubber:
               title: str | None = None) -> Figure:
         """Static fallback: sweep latent `dim` (default the first slider's) over `values`.
 
-        values: latent values (default 7 evenly spaced over value_range); one titled panel
-        each, the other dims and the label as they are now. The scrubber's z is unchanged.
+        values: finite latent values (default 7 evenly spaced over value_range); one titled
+        panel each, the other dims and the label as they are now. The scrubber's z is unchanged.
         """
         dim = self.dims[0] if dim is None else self._check_dim(dim)
-        values = np.linspace(*self.value_range, 7) if values is None else [float(v) for v in values]
+        values = (np.linspace(*self.value_range, 7) if values is None
+                  else [_check_number(v, "each of values") for v in _check_list(values, "values", "e.g. [-2, 0, 2]")])
         if len(values) == 0:
             raise ValueError("strip needs at least one value to sweep")
+        title = _check_text(title, "title")
         frames = []
         for v in values:
             z = self.z.clone()
@@ -255,9 +335,10 @@ class LatentScrubber:
 
     def _check_dim(self, dim) -> int:
         latent_dim = self.z.shape[1]
-        if int(dim) != dim or not 0 <= dim < latent_dim:
+        dim = _check_int(dim, "latent dim", 0, f"an int in [0, {latent_dim - 1}]")
+        if dim >= latent_dim:
             raise ValueError(f"latent dim must be an int in [0, {latent_dim - 1}]; got {dim}")
-        return int(dim)
+        return dim
 
     def _check_label(self, label):
         if label not in self.labels:
@@ -289,6 +370,50 @@ class LatentScrubber:
         """Display the widget when the scrubber is the last expression of a cell."""
         from IPython.display import display  # IPython is there wherever ipywidgets is
         display(self.widget)
+
+
+def _as_latent(z) -> torch.Tensor:
+    """A latent as a detached (B, D) floating-point tensor clone, finite; D, B >= 1."""
+    if isinstance(z, np.ndarray) or (isinstance(z, (list, tuple)) and not isinstance(z, str)):
+        try:
+            z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"z must be a tensor (or array) of numbers, (D,), (1, D) or (B, D): {err}") from None
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"z must be a tensor (or array) of numbers, (D,), (1, D) or (B, D); got {type(z).__name__}")
+    z = z.detach().clone()
+    if not z.is_floating_point():
+        z = z.float()  # an integer latent would round every slider value
+    if z.ndim == 1:
+        z = z[None]
+    if z.ndim != 2 or z.shape[0] < 1 or z.shape[1] < 1:
+        raise ValueError(f"z must be (D,), (1, D) or (B, D); got shape {tuple(z.shape)}")
+    if not torch.isfinite(z).all():
+        raise ValueError(f"z contains {int((~torch.isfinite(z)).sum())} NaN or infinite values")
+    return z
+
+
+def _check_range(value_range) -> tuple[float, float]:
+    """The sliders' (low, high): two finite numbers, low < high."""
+    what = "value_range must be a pair (low, high) of numbers, e.g. (-3.0, 3.0)"
+    if isinstance(value_range, (str, bytes)) or not hasattr(value_range, "__iter__"):
+        raise TypeError(f"{what}; got {value_range!r} ({type(value_range).__name__})")
+    values = list(value_range)
+    if len(values) != 2:
+        raise ValueError(f"{what}; got {len(values)} values: {value_range}")
+    low, high = (_check_number(v, "value_range's low and high") for v in values)
+    if not low < high:
+        raise ValueError(f"value_range must be (low, high) with low < high; got {value_range}")
+    return low, high
+
+
+def _check_start(dim: int, value: float, low: float, high: float) -> None:
+    """A slider must start where the latent is: z[0, dim] inside the slider's range."""
+    if not low <= value <= high:
+        wider = (min(low, np.floor(value)), max(high, np.ceil(value)))
+        raise ValueError(f"z[0, {dim}] = {value:.4g} is outside the slider range value_range=({low:g}, {high:g}), "
+                         f"so slider z[{dim}] cannot start at it; pass a wider range, e.g. "
+                         f"value_range=({wider[0]:g}, {wider[1]:g}), or start from a z inside it")
 
 
 def _plain(value):

@@ -195,3 +195,117 @@ def test_figures_show_as_png_inside_ipython():
     png = data["image/png"]
     png = png if isinstance(png, bytes) else base64.b64decode(png)
     assert png[:4] == b"\x89PNG"
+
+
+def _images(n=4):
+    return torch.rand(n, 1, 8, 8)
+
+
+def _with(value, at=(0, 0, 0, 0)):
+    """(4, 1, 8, 8) images in [0, 1] with one pixel set to `value`."""
+    x = torch.rand(4, 1, 8, 8)
+    x[at] = value
+    return x
+
+
+class _History:
+    losses = {"loss": [1.0, 0.5]}
+    seconds = "fast"
+
+# (what is called, the error, what its message must say): one row per kind of bad input.
+BAD_INPUT = [
+    # to_grid / to_png: what an image is
+    (lambda: plot.to_grid("digits"), TypeError, "images must be a tensor or array"),
+    (lambda: plot.to_grid(None), TypeError, "images must be a tensor or array"),
+    (lambda: plot.to_grid([[0.0, 1.0], [0.5]]), TypeError, "could not become one"),
+    (lambda: plot.to_grid(_with(float("nan"))), ValueError, "1 of 256 values are NaN or infinite"),
+    (lambda: plot.to_grid(_with(float("inf"))), ValueError, "NaN or infinite"),
+    (lambda: plot.to_grid(torch.rand(2, 1, 0, 8)), ValueError, "no pixels"),
+    (lambda: plot.to_grid(torch.rand(0, 1, 8, 8)), ValueError, "no images"),
+    (lambda: plot.to_grid(_images(), nrow=0), ValueError, r"nrow must be >= 1 \(images per row\)"),
+    (lambda: plot.to_grid(_images(), nrow=2.5), ValueError, "nrow must be a whole number"),
+    (lambda: plot.to_grid(_images(), nrow="2"), TypeError, "nrow must be an int"),
+    (lambda: plot.to_grid(_images(), pad=-1), ValueError, "pad must be >= 0"),
+    (lambda: plot.to_grid(_images(), pad=0.5), ValueError, "pad must be a whole number"),
+    (lambda: plot.to_grid(_images(), pad_value=2.0), ValueError, r"pad_value must be a grey level in \[0, 1\]"),
+    (lambda: plot.to_grid(_images(), pad_value=float("nan")), ValueError, "pad_value must be a finite number"),
+    (lambda: plot.to_png({"image": 1}), TypeError, "image must be a tensor or array"),
+    (lambda: plot.to_png(torch.full((8, 8), float("nan"))), ValueError, "image: 64 of 64 values are NaN"),
+    (lambda: plot.to_png(torch.rand(8, 8), scale=2.5), ValueError, "scale must be a whole number"),
+    (lambda: plot.to_png(torch.rand(8, 8), scale="4"), TypeError, "scale must be an int"),
+    (lambda: plot.to_png(torch.rand(8, 8), scale=True), TypeError, "scale must be an int"),
+    (lambda: plot.to_png(torch.rand(8, 8), scale=-2), ValueError, "scale must be >= 1"),
+    # grid: a picture refuses what it would draw wrongly
+    (lambda: plot.grid(_images() * 2 - 1), ValueError, r"values must be in \[0, 1\].*\(x \+ 1\) / 2"),
+    (lambda: plot.grid(_images() * 10), ValueError, r"values must be in \[0, 1\].*sigmoid"),
+    (lambda: plot.grid(_with(float("nan"))), ValueError, "NaN"),
+    (lambda: plot.grid(torch.rand(0, 1, 8, 8)), ValueError, "no images"),
+    (lambda: plot.grid(_images(), nrow=0), ValueError, "nrow must be >= 1"),
+    (lambda: plot.grid(_images(), labels=3), TypeError, "labels must be a list"),
+    (lambda: plot.grid(_images(), labels="abcd"), TypeError, "labels must be a list"),
+    (lambda: plot.grid(_images(), labels=torch.zeros(2, 2)), ValueError, "labels must be 1-D"),
+    (lambda: plot.grid(_images(), labels=[np.zeros(2)] * 4), ValueError, "each label or title must be one value"),
+    (lambda: plot.grid(_images(), title=3), TypeError, "title must be a str"),
+    (lambda: plot.grid(_images(), ax="left"), TypeError, "ax must be a matplotlib Axes"),
+    (lambda: plot.grid(_images(), cmap="greys"), ValueError, "cmap must be a matplotlib colormap name"),
+    (lambda: plot.grid(_images(), cmap=0), TypeError, "cmap must be a matplotlib colormap name"),
+    # loss_curves
+    (lambda: plot.loss_curves({"loss": [1.0]}, smooth="0.9"), TypeError, "smooth must be a number"),
+    (lambda: plot.loss_curves({"loss": [1.0]}, smooth=-0.1), ValueError, r"smooth must be in \[0, 1\)"),
+    (lambda: plot.loss_curves({"loss": [1.0]}, keys="loss"), TypeError, "keys must be a list"),
+    (lambda: plot.loss_curves({"loss": [1.0]}, keys=[]), ValueError, "no losses to draw"),
+    (lambda: plot.loss_curves({}), ValueError, "no losses to draw"),
+    (lambda: plot.loss_curves({"loss": []}), ValueError, r"history\['loss'\] has no losses"),
+    (lambda: plot.loss_curves({"loss": 0.5}), TypeError, r"history\['loss'\] must be a list"),
+    (lambda: plot.loss_curves({"loss": [1.0, "low"]}), TypeError, r"history\['loss'\]\[1\] must be a number"),
+    (lambda: plot.loss_curves({"loss": [1.0]}, ax=3), TypeError, "ax must be a matplotlib Axes"),
+    (lambda: plot.loss_curves({"loss": [1.0]}, title=["a"]), TypeError, "title must be a str"),
+    (lambda: plot.loss_curves({"loss": [1.0]}, logy="yes"), TypeError, "logy must be True or False"),
+    (lambda: plot.loss_curves(_History()), TypeError, "history.seconds must be a number"),
+    # frame_indices, split_frames, frame_strip
+    (lambda: plot.frame_indices(0, 5), ValueError, "n_frames must be >= 1"),
+    (lambda: plot.frame_indices("10", 5), TypeError, "n_frames must be an int"),
+    (lambda: plot.frame_indices(10, 0), ValueError, "max_frames must be >= 1"),
+    (lambda: plot.frame_indices(10, 2.5), ValueError, "max_frames must be a whole number"),
+    (lambda: plot.split_frames(7), TypeError, "frames must be a"),
+    (lambda: plot.frame_strip("frames"), TypeError, "frames must be a"),
+    (lambda: plot.frame_strip([torch.rand(8, 8), torch.rand(3, 3, 8, 8)]), ValueError,
+     r"frames\[1\]: shape \(3, 3, 8, 8\) has 3 channels"),
+    (lambda: plot.frame_strip(_with(float("nan"), at=(1, 0, 2, 2))), ValueError,
+     r"frames\[1\]: 1 of 64 values are NaN"),
+    (lambda: plot.frame_strip(_with(1.5, at=(3, 0, 0, 0))), ValueError, r"frames\[3\]: values must be in \[0, 1\]"),
+    (lambda: plot.frame_strip(_images(3), titles="abc"), TypeError, "titles must be a list"),
+    (lambda: plot.frame_strip(_images(3), titles=["a", "b", "c", "d"]), ValueError, "got 4 titles for 3 frames"),
+    (lambda: plot.frame_strip(_images(3), title=1), TypeError, "title must be a str"),
+    (lambda: plot.frame_strip(_images(3), max_frames=0), ValueError, "max_frames must be >= 1"),
+    (lambda: plot.frame_strip(torch.rand(3, 4, 1, 8, 8), nrow=0), ValueError, "nrow must be >= 1"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD_INPUT,
+                         ids=[f"{i:02d}-{m[:30]}" for i, (_, _, m) in enumerate(BAD_INPUT)])
+def test_bad_input_raises_a_clear_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_small_rounding_outside_unit_range_is_clipped_not_refused():
+    x = torch.rand(4, 1, 8, 8)
+    x[0, 0, 0, 0], x[0, 0, 0, 1] = 1.0 + 1e-6, -1e-6  # float rounding of (1 - t) * a + t * b
+    image = plot.grid(x).axes[0].images[0].get_array()
+    assert image.max() <= 1.0 and image.min() >= 0.0
+
+
+def test_loss_curves_says_where_a_run_diverged():
+    fig = plot.loss_curves({"loss": [1.0, 0.5, float("nan"), float("nan")]}, title="run")
+    assert fig.axes[0].get_title() == "run\nloss is NaN/inf from step 2"
+
+
+def test_inputs_that_worked_keep_working():
+    assert plot.to_png(torch.rand(8, 8), scale=2.0)[:4] == b"\x89PNG"  # a whole float is an int
+    assert plot.to_grid(torch.rand(4, 1, 8, 8), nrow=np.int64(2), pad=torch.tensor(1)).shape == (17, 17)
+    assert plot.to_grid(torch.rand(4, 8, 8) > 0.5).shape == (17, 17)  # bool images
+    fig = plot.grid(torch.rand(2, 1, 8, 8), labels=np.array([3, 4]), cmap="gray_r")
+    assert [ax.get_title() for ax in fig.axes] == ["3", "4"]
+    fig = plot.loss_curves({"loss": np.array([1.0, 0.5]), "kl": [torch.tensor(0.1), np.float32(0.2)]})
+    assert len(fig.axes[0].lines) == 2

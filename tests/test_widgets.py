@@ -227,6 +227,27 @@ def test_ipython_display_publishes_the_widget(make, ipython_shell):
     [output] = captured.outputs
     view = output.data["application/vnd.jupyter.widget-view+json"]
     assert view["model_id"] == scrubber.widget.model_id
+    # the text/plain fallback, saved with the notebook, says what the widget is
+    assert output.data["text/plain"] == repr(scrubber)
+
+
+@pytest.mark.parametrize("make, text", [
+    (lambda: widgets.FrameScrubber(_frames(40), label="Gibbs step"),
+     "FrameScrubber: 40 frames of 'Gibbs step' (interactive: run the notebook; static strip below)"),
+    (lambda: widgets.LatentScrubber(_toy_decode(), torch.zeros(100), dims=range(5), labels=range(10)),
+     "LatentScrubber: 5 of 100 latent dims + a label menu (interactive: run the notebook; static strip below)"),
+    (lambda: widgets.LatentScrubber(_toy_decode(), torch.zeros(3)),
+     "LatentScrubber: 3 of 3 latent dims (interactive: run the notebook; static strip below)"),
+])
+def test_scrubbers_describe_themselves_in_plain_text(make, text):
+    scrubber = make()
+    assert repr(scrubber) == repr(scrubber.widget) == text
+    assert len(text) <= 110  # ipywidgets 7.7 and 8.x cut a widget's text/plain at 110 characters
+
+
+def test_plain_text_of_a_long_label_fits():
+    text = repr(widgets.FrameScrubber(_frames(3), label="a very long description of the slider").widget)
+    assert len(text) <= 110 and "'a very long description…'" in text
 
 
 def test_ipython_display_without_a_shell_prints_instead_of_failing(capsys):
@@ -236,7 +257,7 @@ def test_ipython_display_without_a_shell_prints_instead_of_failing(capsys):
     if InteractiveShell.initialized():
         pytest.skip("an IPython shell is running")
     widgets.FrameScrubber(_frames())._ipython_display_()
-    assert "VBox" in capsys.readouterr().out
+    assert capsys.readouterr().out.startswith("FrameScrubber: 5 frames of 'step'")
 
 
 def _accelerators() -> list[str]:
@@ -262,3 +283,119 @@ def test_boxes_keep_images_at_their_own_size():
     latent = widgets.LatentScrubber(lambda z, label: torch.rand(1, 1, 8, 8), torch.zeros(4))
     assert frames.widget.layout.align_items == "flex-start"
     assert latent.widget.layout.align_items == "flex-start"
+
+
+def _bad_frames(value, t=1):
+    frames = _frames(3)
+    frames[t, 0, 2, 2] = value
+    return frames
+
+
+def _decode_returning(images):
+    return lambda z, label: images
+
+
+def _latent(**kwargs):
+    return widgets.LatentScrubber(_toy_decode(), torch.zeros(4), **kwargs)
+
+
+# (what is called, the error, what its message must say): one row per kind of bad input.
+BAD_INPUT = [
+    # FrameScrubber: the frames
+    (lambda: widgets.FrameScrubber(7), TypeError, "frames must be a"),
+    (lambda: widgets.FrameScrubber(_bad_frames(float("nan"))), ValueError, r"frames\[1\]: 1 of 64 values are NaN"),
+    (lambda: widgets.FrameScrubber(_bad_frames(-2.0, t=2)), ValueError, r"frames\[2\]: values must be in \[0, 1\]"),
+    (lambda: widgets.FrameScrubber([torch.rand(8, 8), torch.rand(8)]), ValueError,
+     r"frames\[1\] must be \(N, 1, H, W\)"),
+    (lambda: widgets.FrameScrubber(lambda t: None, n_frames=3), TypeError, r"render\(0\) must be a tensor or array"),
+    (lambda: widgets.FrameScrubber(lambda t: torch.full((8, 8), t * 0.75), n_frames=3).show(2), ValueError,
+     r"render\(2\): values must be in \[0, 1\]"),
+    (lambda: widgets.FrameScrubber(lambda t: torch.rand(8, 8), n_frames=0), ValueError, "n_frames must be >= 1"),
+    (lambda: widgets.FrameScrubber(lambda t: torch.rand(8, 8), n_frames=2.5), ValueError,
+     "n_frames must be a whole number"),
+    (lambda: widgets.FrameScrubber(lambda t: torch.rand(8, 8), n_frames="3"), TypeError, "n_frames must be an int"),
+    (lambda: widgets.FrameScrubber(_frames(3), n_frames=4), ValueError, "n_frames=4 but 3 frames"),
+    # FrameScrubber: the other arguments
+    (lambda: widgets.FrameScrubber(_frames(3), titles="abc"), TypeError, "titles must be a list"),
+    (lambda: widgets.FrameScrubber(_frames(3), label=3), TypeError, "label must be a str"),
+    (lambda: widgets.FrameScrubber(_frames(3), scale=0), ValueError, "scale must be >= 1"),
+    (lambda: widgets.FrameScrubber(_frames(3), scale=1.5), ValueError, "scale must be a whole number"),
+    (lambda: widgets.FrameScrubber(_frames(3), scale="2"), TypeError, "scale must be an int"),
+    (lambda: widgets.FrameScrubber(torch.rand(3, 4, 1, 8, 8), nrow=0), ValueError, "nrow must be >= 1"),
+    (lambda: widgets.FrameScrubber(_frames(3)).show(-1), ValueError, r"frame index must be >= 0"),
+    (lambda: widgets.FrameScrubber(_frames(3)).show(1.5), ValueError, "frame index must be a whole number"),
+    (lambda: widgets.FrameScrubber(_frames(3)).show("1"), TypeError, "frame index must be an int"),
+    (lambda: widgets.FrameScrubber(_frames(3)).strip(max_frames=0), ValueError, "max_frames must be >= 1"),
+    (lambda: widgets.FrameScrubber(_frames(3)).strip(title=1), TypeError, "title must be a str"),
+    # LatentScrubber: decode and what it returns
+    (lambda: widgets.LatentScrubber("decoder", torch.zeros(4)), TypeError, "decode must be a function"),
+    (lambda: widgets.LatentScrubber(_decode_returning(None), torch.zeros(4)), TypeError,
+     r"decode\(z, label\) must be a tensor or array"),
+    (lambda: widgets.LatentScrubber(_decode_returning(torch.rand(1, 3, 8, 8)), torch.zeros(4)), ValueError,
+     r"decode\(z, label\): shape \(1, 3, 8, 8\) has 3 channels"),
+    (lambda: widgets.LatentScrubber(_decode_returning(torch.full((1, 1, 8, 8), float("nan"))), torch.zeros(4)),
+     ValueError, r"decode\(z, label\): 64 of 64 values are NaN"),
+    (lambda: widgets.LatentScrubber(_decode_returning(torch.rand(1, 1, 8, 8) * 2 - 1), torch.zeros(4)), ValueError,
+     r"decode\(z, label\): values must be in \[0, 1\].*\(x \+ 1\) / 2"),
+    # LatentScrubber: the latent
+    (lambda: widgets.LatentScrubber(_toy_decode(), "z"), TypeError, "z must be a tensor"),
+    (lambda: widgets.LatentScrubber(_toy_decode(), [[0.0, 1.0], [2.0]]), TypeError, "z must be a tensor"),
+    (lambda: widgets.LatentScrubber(_toy_decode(), torch.zeros(0)), ValueError,
+     r"z must be \(D,\), \(1, D\) or \(B, D\)"),
+    (lambda: widgets.LatentScrubber(_toy_decode(), torch.tensor([0.0, float("nan")])), ValueError,
+     "z contains 1 NaN or infinite"),
+    (lambda: widgets.LatentScrubber(_toy_decode(), torch.tensor([0.0, 4.5, 0.0])), ValueError,
+     r"z\[0, 1\] = 4.5 is outside the slider range value_range=\(-3, 3\).*value_range=\(-3, 5\)"),
+    (lambda: widgets.LatentScrubber(_toy_decode(), torch.tensor([0.0, 0.0, -7.2]), value_range=(-1, 1)), ValueError,
+     r"z\[0, 2\] = -7.2 is outside the slider range value_range=\(-1, 1\).*value_range=\(-8, 1\)"),
+    # LatentScrubber: dims, labels, names
+    (lambda: _latent(dims=2), TypeError, "dims must be a list"),
+    (lambda: _latent(dims=[]), ValueError, "dims is empty"),
+    (lambda: _latent(dims=[0.5]), ValueError, "latent dim must be a whole number"),
+    (lambda: _latent(dims=["z0"]), TypeError, "latent dim must be an int"),
+    (lambda: _latent(dims=[-1]), ValueError, "latent dim must be >= 0"),
+    (lambda: _latent(labels="0123"), TypeError, "labels must be a list"),
+    (lambda: _latent(labels=[]), ValueError, "labels is empty"),
+    (lambda: _latent(labels=[1, 2, 1]), ValueError, "labels has repeated values"),
+    (lambda: _latent(dims=[0, 1], names="ab"), TypeError, "names must be a list"),
+    # LatentScrubber: the sliders
+    (lambda: _latent(value_range=3), TypeError, r"value_range must be a pair \(low, high\) of numbers"),
+    (lambda: _latent(value_range=(1,)), ValueError, r"value_range must be a pair \(low, high\).*got 1 values"),
+    (lambda: _latent(value_range=(3, -3)), ValueError, "low < high"),
+    (lambda: _latent(value_range=(-3, float("inf"))), ValueError, "value_range's low and high must be a finite number"),
+    (lambda: _latent(value_range=("low", "high")), TypeError, "value_range's low and high must be a number"),
+    (lambda: _latent(step=0), ValueError, "step must be > 0"),
+    (lambda: _latent(step=10), ValueError, r"step must be > 0 and at most the width of value_range \(6\)"),
+    (lambda: _latent(step="0.1"), TypeError, "step must be a number"),
+    (lambda: _latent(scale=0), ValueError, "scale must be >= 1"),
+    (lambda: _latent(nrow=0), ValueError, "nrow must be >= 1"),
+    (lambda: _latent(continuous_update="yes"), TypeError, "continuous_update must be True or False"),
+    # LatentScrubber: its methods
+    (lambda: _latent().set(0, "high"), TypeError, "value must be a number"),
+    (lambda: _latent(dims=[0]).set(3, float("nan")), ValueError, "value must be a finite number"),
+    (lambda: _latent().images(torch.zeros(1, 5)), ValueError, "z must have 4 latent dims"),
+    (lambda: _latent(labels=[0, 1]).images(label=2), ValueError, "not one of the labels"),
+    (lambda: _latent().strip(values="abc"), TypeError, "values must be a list"),
+    (lambda: _latent().strip(values=[]), ValueError, "at least one value"),
+    (lambda: _latent().strip(values=[0.0, float("nan")]), ValueError, "each of values must be a finite number"),
+    (lambda: _latent().strip(dim=9), ValueError, r"latent dim must be an int in \[0, 3\]"),
+    (lambda: _latent().strip(title=2), TypeError, "title must be a str"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD_INPUT,
+                         ids=[f"{i:02d}-{m[:30]}" for i, (_, _, m) in enumerate(BAD_INPUT)])
+def test_bad_input_raises_a_clear_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_inputs_that_worked_keep_working():
+    s = widgets.LatentScrubber(_toy_decode(), torch.tensor([0, 3]), dims=torch.arange(2), scale=2.0)
+    assert s.z.dtype == torch.float32  # an integer latent would round every slider value
+    s.set(0, 0.25)
+    assert s.z[0, 0].item() == 0.25
+    assert [sl.value for sl in s.sliders] == [0.25, 3.0]  # z[0, 1] = 3 sits on the range's edge
+    frames = widgets.FrameScrubber(np.random.rand(3, 8, 8), titles=np.array([1, 2, 3]), nrow=np.int64(1))
+    frames.show(np.int64(2))
+    assert frames.caption.value == "3"
