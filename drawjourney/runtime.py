@@ -227,7 +227,8 @@ def describe(spec=None) -> str:
         name = "Apple GPU (mps)"
     else:
         quota = cpu_quota()
-        name = (f"CPU, {torch.get_num_threads()} threads ({visible_cpus()} visible"
+        n = torch.get_num_threads()
+        name = (f"CPU, {n} thread{'' if n == 1 else 's'} ({visible_cpus()} visible"
                 + ("" if quota is None else f", quota {quota:g}") + ")")
     mode = "fast mode" if fast_mode() else "full mode"
     return f"{name}; torch {torch.__version__}; {mode}"

@@ -96,7 +96,7 @@ def fit(step_fn: Callable[[object], object], batches: Iterable, *, steps: int | 
     total = steps
     if total is None and epochs is not None and hasattr(batches, "__len__"):
         total = epochs * len(batches)
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=True, dynamic_ncols=True)
+    bar, shown = _progress_bar(total, desc, progress)
     start = time.perf_counter()
     deadline = start + 60.0 * minutes if minutes is not None else math.inf
     running = None
@@ -143,9 +143,30 @@ def fit(step_fn: Callable[[object], object], batches: Iterable, *, steps: int | 
     finally:
         history.seconds = time.perf_counter() - start
         bar.close()
+        if shown is not None:
+            shown.update(bar.container)   # the saved output's text becomes the finished bar
     if callback is not None and history.steps % every != 0:
         callback(history.steps, history)
     return history
+
+
+def _progress_bar(total, desc: str, progress: bool):
+    """(bar, display handle): tqdm.auto's bar, and in a notebook the handle it is shown with.
+
+    A notebook bar is a widget whose plain-text form is taken when it is first shown,
+    so a saved notebook read without widgets (GitHub, an untrusted notebook) would show
+    a frozen "0%". Shown with a display id, it is redisplayed once finished.
+    """
+    from tqdm.notebook import tqdm_notebook
+
+    if progress and isinstance(tqdm, type) and issubclass(tqdm, tqdm_notebook):
+        from IPython.display import display
+
+        bar = tqdm(total=total, desc=desc, leave=True, display=False)
+        handle = display(bar.container, display_id=True)
+        bar.displayed = True
+        return bar, handle
+    return tqdm(total=total, desc=desc, disable=not progress, leave=True, dynamic_ncols=True), None
 
 
 def _as_floats(result) -> dict[str, float]:

@@ -96,7 +96,7 @@ def test_set_threads_applies_and_is_described(monkeypatch):
     before = torch.get_num_threads()
     try:
         assert runtime.set_threads(1) == 1 and torch.get_num_threads() == 1
-        assert "CPU, 1 threads" in runtime.describe("cpu")
+        assert "CPU, 1 thread (" in runtime.describe("cpu")
         with pytest.raises(ValueError, match="threads must be a positive int"):
             runtime.set_threads(0)
     finally:

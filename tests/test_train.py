@@ -148,3 +148,19 @@ def test_history_last_names_the_losses_it_has():
         history.last()
     with pytest.raises(ValueError, match="n must be a positive int"):
         history.last("d", n=0)
+
+
+def test_a_notebook_bar_is_redisplayed_finished(monkeypatch):
+    """In a notebook the saved plain text of the bar must be the finished bar, not 0%."""
+    from tqdm.notebook import tqdm_notebook
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(repr(obj))
+
+    monkeypatch.setattr(train, "tqdm", tqdm_notebook)
+    monkeypatch.setattr("IPython.display.display", lambda obj, display_id=False: Handle())
+    train.fit(lambda b: 1.0, Counting(3), steps=5, desc="demo")
+    assert len(shown) == 1 and "demo: 100%" in shown[0] and "5/5" in shown[0]
