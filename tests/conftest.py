@@ -28,3 +28,31 @@ def data_root() -> Path:
 def _cpu(monkeypatch):
     """Tests run on the CPU whatever the machine has, so they behave the same everywhere."""
     monkeypatch.setenv("DRAWJOURNEY_DEVICE", "cpu")
+
+
+@pytest.fixture(scope="session")
+def judged_test_split(data_root):
+    """The shipped judge run once per run over the whole MNIST test split, on the CPU.
+
+    `judged_test_split(size=28, binarize=None)` returns a namespace of images (N, 1, H, W),
+    labels (N,), features (N, feature_dim) and predicted (N,), each variant computed on
+    first use and shared by every test, so no test runs the judge over 10k digits again.
+    """
+    import functools
+    import types
+
+    import torch
+
+    from drawjourney import data, judge
+
+    cpu = torch.device("cpu")
+    model = judge.judge(cpu)
+
+    @functools.cache
+    def judged(size: int = 28, binarize: str | None = None) -> types.SimpleNamespace:
+        split = data.mnist("test", size=size, binarize=binarize, device=cpu)
+        features = model.features(split.images)
+        return types.SimpleNamespace(images=split.images, labels=split.labels, features=features,
+                                     predicted=model.head(features).argmax(dim=1))
+
+    return judged
