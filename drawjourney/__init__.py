@@ -12,5 +12,6 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0.0.0+source"
 
 from drawjourney import runtime  # noqa: E402  (cheap; the rest is imported on use)
+from drawjourney.zoo import pretrained  # noqa: E402
 
-__all__ = ["__version__", "runtime"]
+__all__ = ["__version__", "pretrained", "runtime"]

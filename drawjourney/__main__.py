@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 
@@ -23,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train", help="train the judge or a model family with its recipe")
     p.add_argument("name", help="'judge' or a family name (see 'bench --list')")
-    p.add_argument("--minutes", type=_minutes, default=None, help="training budget")
+    p.add_argument("--minutes", type=_minutes, default=None,
+                   help="training budget (default: the whole recipe of the shipped checkpoint)")
     p.add_argument("--out", type=Path, default=None,
                    help="checkpoint path to write (default runs/<name>.pt; the shipped judge "
                         "is replaced only with an explicit --out drawjourney/assets/judge.pt)")
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", action="append", default=[], type=_family_path,
                    metavar="FAMILY=PATH",
                    help="measure this checkpoint instead of training (repeatable)")
+    p.add_argument("--record", action="store_true",
+                   help="write the measured numbers into each --checkpoint file's metrics")
     p.add_argument("--save-dir", type=Path, default=None,
                    help="save each model trained here as SAVE_DIR/<family>.pt")
     p.add_argument("--out", type=Path, default=None, help="write results as JSON (+ .md table)")
@@ -51,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path", type=Path)
 
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return {"train": _train, "sample": _sample, "bench": _bench, "info": _info}[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, UsageError) as err:
@@ -119,11 +124,19 @@ def _train(args) -> int:
                   f"number of the course: --out {metrics.ASSET_PATH})")
         return 0
     family = _family(args.name)
-    minutes = 5.0 if args.minutes is None else args.minutes
-    model = family.train(minutes, runtime.device())
+    device = runtime.device()
+    start = time.perf_counter()
+    model = family.train(args.minutes, device)
+    seconds = time.perf_counter() - start
     out = args.out or Path("runs") / f"{family.name}.pt"
-    checkpoint.save(model, out, note=f"{family.name} recipe, {minutes} min budget")
-    print(f"{family.name} saved to {out}")
+    budget = "the whole recipe" if args.minutes is None else f"a {args.minutes:g}-minute budget"
+    checkpoint.save(model, out, metrics={"train_seconds": round(seconds, 1),
+                                         "hardware": runtime.hardware(device)},
+                    command="python -m drawjourney " + " ".join(args.argv),
+                    note=f"{family.name} recipe, {budget}")
+    print(f"{family.name} saved to {out} ({seconds:.0f} s on {runtime.hardware(device)}); "
+          f"measure it with: python -m drawjourney bench {family.name} "
+          f"--checkpoint {family.name}={out}")
     return 0
 
 
@@ -147,7 +160,7 @@ def _sample(args) -> int:
 
 
 def _bench(args) -> int:
-    from drawjourney import bench
+    from drawjourney import bench, checkpoint
 
     families = bench.families()
     if args.list:
@@ -156,6 +169,8 @@ def _bench(args) -> int:
         return 0
     names = args.names or ["data", *families]
     checkpoints = dict(args.checkpoint)
+    if args.record and not checkpoints:
+        raise UsageError("--record writes into --checkpoint files: give at least one")
     for name in checkpoints:
         if name not in families:
             raise UsageError(f"--checkpoint {name}=...: no family {name!r}; registered: "
@@ -179,6 +194,9 @@ def _bench(args) -> int:
             result = bench.measure_family(family, checkpoint=checkpoints.get(name),
                                           minutes=args.minutes, n_samples=args.samples,
                                           save_to=save_to)
+            if args.record and name in checkpoints:
+                checkpoint.record_metrics(checkpoints[name], bench.checkpoint_metrics(result))
+                print(f"recorded in {checkpoints[name]}")
         results.append(result)
     table = bench.markdown_table(results)
     if any("family" in r for r in results):

@@ -23,12 +23,15 @@ from torch import nn
 class Family:
     """How the harness trains, samples and scores one model family.
 
-    train(minutes, device) -> model: the family's recipe within a time budget.
+    train(minutes, device) -> model: the family's recipe within a time budget; minutes
+        None runs the whole recipe, the one `python -m drawjourney train <name>` uses to
+        reproduce the shipped checkpoint.
     sample(model, n, labels) -> (n, 1, H, W) in [0, 1]; labels is an int64 (n,) tensor for
         conditional families, else None.
     likelihood(model) -> (value, unit): measured on the family's own test data, e.g.
         (86.1, "nats") on binarized MNIST or (1.05, "bits/dim") on dequantized MNIST;
         None where the family defines none.
+    spot_check: see the field's note.
     """
 
     name: str
@@ -38,6 +41,9 @@ class Family:
     sample: Callable[[nn.Module, int, torch.Tensor | None], torch.Tensor]
     conditional: bool = False
     likelihood: Callable[[nn.Module], tuple[float, str]] | None = None
+    spot_check: Callable[[nn.Module, dict], tuple[str, float, float]] | None = None
+    """spot_check(model, recorded_metrics) -> (metric key, estimate, standard error): one
+    recorded metric re-measured cheaply on a small fixed batch (for shipped checkpoints)."""
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -160,9 +166,23 @@ def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
         value, unit = family.likelihood(model)
         result["likelihood"], result["likelihood_unit"] = value, unit
     if save_to is not None and checkpoint is None:
-        numbers = {k: v for k, v in result.items() if isinstance(v, (int, float))}
-        ckpt.save(model, save_to, metrics=numbers, note=f"bench recipe, {minutes} min budget")
+        ckpt.save(model, save_to, metrics=checkpoint_metrics(result),
+                  note=f"bench recipe, {minutes} min budget")
     return result
+
+
+def checkpoint_metrics(result: dict) -> dict:
+    """A `measure_family` result under the metric keys checkpoints use (see DESIGN.md)."""
+    metrics = {k: v for k, v in result.items()
+               if isinstance(v, (int, float)) and k not in ("likelihood", "train_seconds")}
+    if result.get("train_seconds") is not None:
+        metrics["train_seconds"] = result["train_seconds"]
+    unit = result.get("likelihood_unit")
+    if unit == "nats":
+        metrics["test_nll_nats"] = result["likelihood"]
+    elif unit == "bits/dim":
+        metrics["test_bits_per_dim"] = result["likelihood"]
+    return metrics
 
 
 def check_minutes(minutes) -> float:

@@ -26,12 +26,18 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, corrupt, or does not fit the model it names."""
 
 
+STORAGE = ("float32", "float16")
+
+
 def save(model: nn.Module, path, *, metrics: dict | None = None, note: str = "",
-         command: str | None = None) -> Path:
+         command: str | None = None, storage: str = "float32") -> Path:
     """Write `model` to `path` (a ``.pt`` file; folders are created). Returns the path.
 
     metrics: plain numbers or strings measured on the model (e.g. {"test_nll": 86.1}).
     command: how it was made; defaults to this process's command line.
+    storage: "float16" halves the file by storing floating-point tensors in half
+        precision (integer buffers are kept); `load` casts them back to the model's
+        float32. Use it only where the recorded metrics survive the rounding.
     """
     from drawjourney import __version__
 
@@ -43,6 +49,8 @@ def save(model: nn.Module, path, *, metrics: dict | None = None, note: str = "",
     for name, value in (("note", note), ("command", command)):
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    if storage not in STORAGE:
+        raise ValueError(f"storage={storage!r}: use one of {list(STORAGE)}")
     config = getattr(model, "config", None)
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"{type(model).__name__} has no dataclass `config`; drawjourney "
@@ -56,16 +64,21 @@ def save(model: nn.Module, path, *, metrics: dict | None = None, note: str = "",
         "model": _qualname(type(model)),
         "config_class": _qualname(type(config)),
         "config": _plain(dataclasses.asdict(config)),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: _stored(v, storage) for k, v in model.state_dict().items()},
         "metrics": _plain(dict(metrics or {})),
         "provenance": {
             "package_version": __version__,
             "torch_version": str(torch.__version__),
             "command": command if command is not None else " ".join(sys.argv),
             "note": note,
+            "storage": storage,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         },
     }
+    return _write(payload, path)
+
+
+def _write(payload: dict, path: Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -79,6 +92,13 @@ def save(model: nn.Module, path, *, metrics: dict | None = None, note: str = "",
         tmp.unlink(missing_ok=True)
         raise CheckpointError(f"cannot write the checkpoint {path}: {err.strerror or err}") from None
     return path
+
+
+def _stored(tensor: torch.Tensor, storage: str) -> torch.Tensor:
+    tensor = tensor.detach().cpu()
+    if storage == "float16" and tensor.is_floating_point():
+        return tensor.half()
+    return tensor
 
 
 def _as_path(path) -> Path:
@@ -120,6 +140,20 @@ def read(path) -> dict:
     if missing:
         raise CheckpointError(f"{path} is an incomplete drawjourney checkpoint: no {missing}")
     return payload
+
+
+def record_metrics(path, metrics: dict) -> Path:
+    """Add `metrics` (name -> number or string) to the checkpoint at `path`, in place.
+
+    Metrics measured after training (a test NLL, FID-MNIST) join those recorded when it
+    was made; a name measured again takes the new value. The weights are untouched.
+    """
+    if not isinstance(metrics, dict):
+        raise TypeError(f"metrics must be a dict of name -> number or string, got "
+                        f"{type(metrics).__name__}")
+    payload = read(path)
+    payload["metrics"] = {**payload["metrics"], **_plain(metrics)}
+    return _write(payload, _as_path(path))
 
 
 def info(path) -> dict:

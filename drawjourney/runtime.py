@@ -217,21 +217,42 @@ def cache_dir(*parts: str) -> Path:
     return base.joinpath("drawjourney", *parts)
 
 
-def describe(spec=None) -> str:
-    """One line naming the hardware of `spec` (default: the course's device) and the mode,
-    for the record printed beside every figure."""
+def use_pretrained(spec=None) -> bool:
+    """Whether a notebook loads the shipped checkpoint (True) or trains the full recipe.
+
+    True on CPU and MPS, False on CUDA (for the device `spec`, default the course's);
+    `DRAWJOURNEY_PRETRAINED=1|0` overrides. A bad value is a `ValueError`.
+    """
+    value = os.environ.get("DRAWJOURNEY_PRETRAINED", "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE - {""}:
+        return False
+    if value:
+        raise ValueError(f"DRAWJOURNEY_PRETRAINED={value!r}: use 1 (load the shipped "
+                         f"checkpoints) or 0 (train the full recipes), or unset it")
+    return device(spec).type != "cuda"
+
+
+def hardware(spec=None) -> str:
+    """The hardware of `spec` (default the course's device) in words, e.g. "NVIDIA H100
+    80GB HBM3" or "CPU, 1 thread (2 visible)": what a checkpoint records."""
     dev = device(spec)
     if dev.type == "cuda":
-        name = torch.cuda.get_device_name(dev)
-    elif dev.type == "mps":
-        name = "Apple GPU (mps)"
-    else:
-        quota = cpu_quota()
-        n = torch.get_num_threads()
-        name = (f"CPU, {n} thread{'' if n == 1 else 's'} ({visible_cpus()} visible"
-                + ("" if quota is None else f", quota {quota:g}") + ")")
+        return torch.cuda.get_device_name(dev)
+    if dev.type == "mps":
+        return "Apple GPU (mps)"
+    quota = cpu_quota()
+    n = torch.get_num_threads()
+    return (f"CPU, {n} thread{'' if n == 1 else 's'} ({visible_cpus()} visible"
+            + ("" if quota is None else f", quota {quota:g}") + ")")
+
+
+def describe(spec=None) -> str:
+    """One line naming the hardware of `spec` (default: the course's device), torch and
+    the mode, for the record printed beside every figure."""
     mode = "fast mode" if fast_mode() else "full mode"
-    return f"{name}; torch {torch.__version__}; {mode}"
+    return f"{hardware(spec)}; torch {torch.__version__}; {mode}"
 
 
 set_threads()

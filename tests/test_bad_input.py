@@ -174,6 +174,10 @@ def _cases() -> list[Case]:
         Case("runtime.seed(1.5)", "seed", lambda c: runtime.seed(1.5)),
         Case("runtime.seed('3')", "seed", lambda c: runtime.seed("3")),
         Case("runtime.seed(-1)", "seed", lambda c: runtime.seed(-1)),
+        Case("runtime.use_pretrained(env maybe)", "DRAWJOURNEY_PRETRAINED",
+             lambda c: runtime.use_pretrained(), env=(("DRAWJOURNEY_PRETRAINED", "maybe"),)),
+        Case("pretrained('nope')", "no pretrained model named 'nope'", lambda c: _pretrained("nope")),
+        Case("pretrained(3)", "name", lambda c: _pretrained(3)),
         # data
         Case("data.mnist(split='val')", "split", lambda c: data.mnist("val")),
         Case("data.mnist(size=32)", "size", lambda c: data.mnist("test", size=32)),
@@ -238,6 +242,8 @@ def _cases() -> list[Case]:
         Case("checkpoint.save(metrics={object})", "store|metrics",
              lambda c: checkpoint.save(mlp.MLPGenerator(mlp.MLPConfig()), c.tmp / "x.pt",
                                        metrics={"fid": object()})),
+        Case("checkpoint.save(storage='fp8')", "storage",
+             lambda c: checkpoint.save(mlp.MLPGenerator(mlp.MLPConfig()), c.tmp / "x.pt", storage="fp8")),
         Case("checkpoint.save(path=3)", "path",
              lambda c: checkpoint.save(mlp.MLPGenerator(mlp.MLPConfig()), 3)),
         Case("checkpoint.read(missing)", "no checkpoint", lambda c: checkpoint.read(c.tmp / "none.pt")),
@@ -395,6 +401,12 @@ def _cases() -> list[Case]:
                                                                       "--out", c.folder)),
     ]
     return cases
+
+
+def _pretrained(name):
+    import drawjourney
+
+    return drawjourney.pretrained(name)
 
 
 def _write(path: Path, content: bytes) -> Path:

@@ -153,3 +153,17 @@ def test_cli_trains_samples_and_benches_mlp_from_a_checkpoint(tmp_path, data_roo
     results = json.loads(out.read_text())
     assert results[0]["family"] == "mlp" and 0.0 <= results[0]["label_accuracy"] <= 1.0
     assert out.with_suffix(".md").read_text().startswith("| family")
+
+
+def test_cli_train_records_recipe_hardware_and_wall_time_then_bench_records_metrics(tmp_path, data_root):
+    from drawjourney import checkpoint
+
+    ckpt = tmp_path / "mlp.pt"
+    assert main(["train", "mlp", "--minutes", "0.02", "--out", str(ckpt)]) == 0
+    info = checkpoint.info(ckpt)
+    assert info["provenance"]["command"] == f"python -m drawjourney train mlp --minutes 0.02 --out {ckpt}"
+    assert info["metrics"]["hardware"].startswith("CPU") and info["metrics"]["train_seconds"] > 0
+    assert main(["bench", "mlp", "--checkpoint", f"mlp={ckpt}", "--samples", "200", "--record"]) == 0
+    metrics = checkpoint.info(ckpt)["metrics"]
+    assert 0 <= metrics["label_accuracy"] <= 1 and metrics["fid_mnist"] > 0
+    assert metrics["train_seconds"] == info["metrics"]["train_seconds"]

@@ -177,8 +177,9 @@ def mlp_parameter_count(config: MLPConfig) -> int:
     return sum(d_in * d_out + d_out for d_in, d_out in zip(widths[:-1], widths[1:]))
 
 
-def _bench_train(minutes: float, device: torch.device) -> MLPGenerator:
-    """The chapter's recipe: paired labels, 16x16 binary MNIST, Adam 2e-3, batch 256, MSE."""
+def _bench_train(minutes: float | None, device: torch.device) -> MLPGenerator:
+    """The chapter's recipe: paired labels, 16x16 binary MNIST, Adam 2e-3, batch 256, MSE,
+    20,000 steps (or fewer if `minutes` run out first)."""
     from drawjourney import data, runtime, train
 
     runtime.seed(0)
