@@ -67,7 +67,7 @@ SMALL_H = 100                            # hidden units of the CD-1 / CD-k / PCD
 SMALL_STEPS = 200 if FAST else 3_000     # parameter updates per method
 CD_K = 10                                # the k of CD-k
 AIS_SMALL = (10, 200) if FAST else (100, 3_000)   # AIS (chains, betas) for the trained-here models
-AIS_CHECK = (20, 300) if FAST else (50, 3_000)    # AIS re-estimate of the shipped model's log Z
+AIS_CHECK = (20, 300) if FAST else (50, 3_000)    # cheap AIS: the live run, and the shipped log Z again
 SAMPLE_STEPS = 100 if FAST else 1_000    # Gibbs sweeps from noise for a model's samples
 MIX_STEPS = 100 if FAST else 5_000       # sweeps of the 100 chains started at test digits
 LONG_STEPS = 1_000 if FAST else 20_000   # sweeps of the one long chain
@@ -239,11 +239,13 @@ print(f"tiny RBM: log Z = {Z.log().item():.4f} by brute force over {joint.numel(
 
 # %%
 def gibbs_sweep(v, W, b, c, generator):
-    """One sweep v -> h ~ P(h | v) -> v ~ P(v | h) for a batch v (B, D) of binary images."""
+    """One sweep v -> h ~ P(h | v) -> v ~ P(v | h) for a batch v (B, D) of binary images.
+    Returns the new binary v and its probabilities P(v | h), both (B, D)."""
     u_h = torch.rand(v.shape[0], W.shape[1], generator=generator).to(v.device)
     h = (u_h < torch.sigmoid(v @ W + c)).float()
+    mean_v = torch.sigmoid(h @ W.T + b)
     u_v = torch.rand(v.shape[0], W.shape[0], generator=generator).to(v.device)
-    return (u_v < torch.sigmoid(h @ W.T + b)).float()
+    return (u_v < mean_v).float(), mean_v
 
 
 def cd_gradient(v_data, v_model, W, b, c):
@@ -266,7 +268,7 @@ W, b, c = check.W.detach(), check.b.detach(), check.c.detach()
 vk = v0
 g_mine = torch.Generator().manual_seed(7)
 for _ in range(3):
-    vk = gibbs_sweep(vk, W, b, c, g_mine)
+    vk, _ = gibbs_sweep(vk, W, b, c, g_mine)
 torch.testing.assert_close(vk, check.gibbs(v0, k=3, generator=torch.Generator().manual_seed(7)))
 
 rbm.cd_loss(check, v0, vk).backward()
@@ -393,7 +395,7 @@ plot.grid(shown_filters, nrow=20, title="100 of the 500 learned filters (columns
 # single filter is a digit: an image switches on many hidden units at once, and their
 # combination explains it (a distributed code).
 #
-# Now the **chains**. We run Gibbs sweeps with our own `gibbs_sweep` arithmetic, and for
+# Now the **chains**. We run Gibbs sweeps with our own `gibbs_sweep` from section 3, and for
 # display keep the mean image $P(v \mid h)$ of each sweep rather than its coin flips, which
 # are noisier to look at (the judge below reads the same mean images). The first scrubber
 # starts from ten test digits, one of each class; the second from pure noise, every pixel
@@ -406,11 +408,7 @@ def run_chains(model, v, steps, keep, generator):
     W, b, c = model.W.detach(), model.b.detach(), model.c.detach()
     frames = {0: v.view(-1, 1, 28, 28).clone()} if 0 in keep else {}
     for t in range(1, steps + 1):
-        u_h = torch.rand(v.shape[0], W.shape[1], generator=generator).to(v.device)
-        h = (u_h < torch.sigmoid(v @ W + c)).float()
-        mean_v = torch.sigmoid(h @ W.T + b)
-        u_v = torch.rand(v.shape[0], W.shape[0], generator=generator).to(v.device)
-        v = (u_v < mean_v).float()
+        v, mean_v = gibbs_sweep(v, W, b, c, generator)
         if t in keep:
             frames[t] = mean_v.view(-1, 1, 28, 28)
     return frames, v
@@ -462,7 +460,9 @@ dream.strip(max_frames=7, title="the dream: Gibbs chains started from fair-coin 
 # both with the course's **judge** (the MNIST classifier from chapter 01, reading each mean
 # image): 100 chains, ten started at test digits of each class, run for `MIX_STEPS` sweeps,
 # with the share of chains still read as their starting class along the way; and one chain
-# run for `LONG_STEPS` sweeps from noise, read every 20 sweeps.
+# run for `LONG_STEPS` sweeps from noise, read every 20 sweeps. Chains that had forgotten
+# their start would score exactly 0.1, whatever the model's own mix of digits: ten chains
+# start at each digit, so the share is $\tfrac1{10}\sum_k P(\text{read as } k) = 0.1$.
 
 # %%
 judge = metrics.judge()
@@ -493,12 +493,16 @@ print(f"after {MIX_STEPS} sweeps the judge reads {end_hist.counts.tolist()} (dig
 print(f"one chain x {LONG_STEPS} sweeps in {long_seconds:.0f} s: read {len(long_reads)} times, "
       f"{switches} changes of digit; digits visited {long_hist.counts.tolist()}, "
       f"entropy {long_hist.entropy_bits:.2f} bits (uniform: 3.32)")
+favourite = int(long_hist.counts.argmax())
+print(f"the long chain was read as a {favourite} {long_hist.max_fraction:.0%} of the time; the 100 "
+      f"chains at their last sweep were read as a {favourite} "
+      f"{end_hist.fractions[favourite].item():.0%} of the time")
 
 # %%
 fig = Figure(figsize=(12, 3.4), layout="constrained")
 ax_stay, ax_trace, ax_hist = fig.subplots(1, 3, width_ratios=[1, 1.4, 1])
 ax_stay.plot([max(t, 0.5) for t in still_there], list(still_there.values()), "o-")
-ax_stay.axhline(0.1, color="grey", linestyle="--", linewidth=1, label="forgotten, if all digits equally likely")
+ax_stay.axhline(0.1, color="grey", linestyle="--", linewidth=1, label="forgotten (0.1)")
 ax_stay.set(xscale="log", ylim=(0, 1.05), xlabel="Gibbs sweeps (start drawn at 0.5)",
             ylabel="share read as the starting digit",
             title="100 chains started at test digits")
@@ -518,13 +522,13 @@ fig
 # %% [markdown]
 # We measured (numbers above; the full run's values in words): after 10 sweeps more than
 # 90% of the chains still show their starting digit, after 500 sweeps about half, and even
-# after thousands of sweeps the share is still about twice the 10% it would be if the
-# chains had forgotten where they began. The long chain changes digit only a few dozen
-# times in 20,000 sweeps and spends long stretches on one digit; in our full run it sat on
-# 1s for about two thirds of its life, while the 100 chains at their last sweep were read
-# as 1 only about one time in eight. What a single chain shows depends on which valley it
-# happens to be stuck in. Both are the signature of **slow mixing**: the model's
-# distribution has deep, separated valleys (one family per digit style), and a chain that
+# after thousands of sweeps the share is still about twice the 0.1 of chains that had
+# forgotten where they began. The long chain changes digit only a few dozen
+# times in 20,000 sweeps and spends long stretches on one digit: in our full run it sat on
+# one digit for about two thirds of its life, several times that digit's share among the
+# 100 chains at their last sweep (the last printed line). What a single chain shows
+# depends on which valley it happens to be stuck in. Both are the signature of **slow
+# mixing**: the model's distribution has deep, separated valleys (one family per digit style), and a chain that
 # flips units a layer at a time must climb out of one valley to reach the next. This is why
 # sampling needs long chains, and also why CD with a short chain started *at the data*
 # gets a biased model term: its "model samples" have barely left the data.
@@ -702,6 +706,9 @@ print(f"{'':>34} {'recon error':>11} {'rank':>4} {'test NLL (nats)':>15} {'rank'
 for name, (rec, nll_value) in ranking.items():
     print(f"{name:>34} {rec:>11.5f} {by_recon.index(name) + 1:>4} {nll_value:>15.1f} "
           f"{by_nll.index(name) + 1:>4}")
+print(f"NLL: exact for the first two rows; AIS {AIS_SMALL[0]} chains x {AIS_SMALL[1]} betas for "
+      f"the 100-hidden models, {AIS_CHECK[0]} x {AIS_CHECK[1]} for the live run (a cheap run: "
+      f"see section 8), the recorded AIS for the shipped model (100 x 10,000 if trained here)")
 
 # %% [markdown]
 # The copy machine has by far the best reconstruction error of every model here, by
@@ -789,9 +796,10 @@ print(f"whole notebook so far: {time.perf_counter() - START:.0f} s on {runtime.d
 #   Part of the printed gap to 86 nats is likely the price of that cheaper gradient, part
 #   the length of training; telling the two apart would take more long runs than this
 #   chapter can afford.
-# - The cheap AIS run lands below the careful one, as AIS with too few intermediate models
-#   tends to: **an underestimated $\log Z$ makes a model look better than it is**, which is
-#   why the recorded number comes from the long run and why its bracket matters.
+# - In our full run the cheap AIS estimate landed a few nats below the careful one, as AIS
+#   with too few chains and intermediate models tends to: **an underestimated $\log Z$
+#   makes a model look better than it is**, which is why the recorded number comes from
+#   the long run and why its bracket matters.
 #
 # Those nats are a real, checkable measure of how well the model knows digits, and
 # they came at a price: a long AIS run for one number, after a long training run whose
