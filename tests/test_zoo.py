@@ -86,7 +86,8 @@ def test_every_shipped_checkpoint_is_recorded_and_re_measures_its_metric(name, d
     assert size_mb <= 8, f"{name}: {size_mb:.1f} MB, over the 8 MB budget of a checkpoint"
     model = drawjourney.pretrained(name, device="cpu")
     info = model.checkpoint_info
-    assert info["provenance"]["command"].startswith("python -m drawjourney")
+    assert f"python -m drawjourney train {name}" in info["provenance"]["command"], (
+        f"{name}: the recorded command does not say how to reproduce it")
     for key in ("train_seconds", "hardware"):
         assert key in info["metrics"], f"{name} does not record {key}"
     family = _family_of(model)
