@@ -390,7 +390,7 @@ plot.grid(shown_filters, nrow=20, title="100 of the 500 learned filters (columns
                                          "each scaled to its own largest weight")
 
 # %% [markdown]
-# A few filters are single strokes (a slanted bar, as in a 1 or a 7); most are larger
+# Some filters are single strokes (a slanted bar, as in a 1 or a 7); most are larger
 # templates that mix white and black strokes, each saying "ink here, and none there". No
 # single filter is a digit: an image switches on many hidden units at once, and their
 # combination explains it (a distributed code).
@@ -447,7 +447,9 @@ dream.strip(max_frames=7, title="the dream: Gibbs chains started from fair-coin 
 # flips into something digit-like. So the model has learned what digits look like, which
 # is exactly what squared error could not give us: every chain draws its *own* digit, with
 # its own strokes. But watch the chains that start at real digits: over hundreds of
-# sweeps, how often does a 3 become something else? A sampler whose chains stay near their
+# sweeps, how often does a 3 become something else? And run the dream to its last frames:
+# in our full run most of the ten chains have become 0s by then. A sampler whose chains
+# stay near their
 # start does not explore the model's distribution, however good the distribution is.
 # That is the first thing to measure.
 
@@ -493,10 +495,11 @@ print(f"after {MIX_STEPS} sweeps the judge reads {end_hist.counts.tolist()} (dig
 print(f"one chain x {LONG_STEPS} sweeps in {long_seconds:.0f} s: read {len(long_reads)} times, "
       f"{switches} changes of digit; digits visited {long_hist.counts.tolist()}, "
       f"entropy {long_hist.entropy_bits:.2f} bits (uniform: 3.32)")
-favourite = int(long_hist.counts.argmax())
-print(f"the long chain was read as a {favourite} {long_hist.max_fraction:.0%} of the time; the 100 "
-      f"chains at their last sweep were read as a {favourite} "
-      f"{end_hist.fractions[favourite].item():.0%} of the time")
+never = [k for k in range(10) if long_hist.counts[k] == 0]
+print(f"the long chain's commonest digit: {int(long_hist.counts.argmax())} "
+      f"({long_hist.max_fraction:.0%} of its reads); digits it never visited: {never or 'none'}")
+print(f"the 100 chains' commonest digit at sweep {MIX_STEPS}: {int(end_hist.counts.argmax())} "
+      f"({end_hist.max_fraction:.0%}); in the test set each digit is about 10%")
 
 # %%
 fig = Figure(figsize=(12, 3.4), layout="constrained")
@@ -521,17 +524,23 @@ fig
 
 # %% [markdown]
 # We measured (numbers above; the full run's values in words): after 10 sweeps more than
-# 90% of the chains still show their starting digit, after 500 sweeps about half, and even
-# after thousands of sweeps the share is still about twice the 0.1 of chains that had
-# forgotten where they began. The long chain changes digit only a few dozen
-# times in 20,000 sweeps and spends long stretches on one digit: in our full run it sat on
-# one digit for about two thirds of its life, several times that digit's share among the
-# 100 chains at their last sweep (the last printed line). What a single chain shows
-# depends on which valley it happens to be stuck in. Both are the signature of **slow
-# mixing**: the model's distribution has deep, separated valleys (one family per digit style), and a chain that
-# flips units a layer at a time must climb out of one valley to reach the next. This is why
-# sampling needs long chains, and also why CD with a short chain started *at the data*
-# gets a biased model term: its "model samples" have barely left the data.
+# 90% of the chains still show their starting digit, after 500 sweeps about half, and
+# only after thousands of sweeps does the share approach the 0.1 of chains that had
+# forgotten where they began. The long chain is the starkest: in our full run it settled
+# on a 0 within its first 20 sweeps and the judge read a 0 at every one of its 1,000
+# looks, over 20,000 sweeps. And the 100 chains at their last sweep are far from the test
+# set's even mix: most of them are 0s too. Is that the model's own taste for 0s, or chains
+# still on their way? The drift goes one way (many chains flow into the 0 valley, none
+# leaves it in our long chain), which suggests the model itself puts too much mass on 0s.
+# The test likelihood would hardly notice: if 0s took 60% of the model's mass instead of
+# 10%, every other digit would lose a factor of about $0.4/0.9$, only
+# $\log(0.9/0.4) \approx 0.8$ nats per test image. From the chains alone we cannot tell
+# the two readings apart, and that is the problem. All of this is the signature of
+# **slow mixing**: the model's distribution has deep, separated valleys (one family per
+# digit style), and a chain that flips units a layer at a time must climb out of one
+# valley to reach the next. This is why sampling needs long chains, and also why CD with
+# a short chain started *at the data* gets a biased model term: its "model samples" have
+# barely left the data.
 
 # %% [markdown]
 # ## 6 · Diagnose (b): CD-1, CD-k and PCD, side by side
@@ -545,7 +554,8 @@ fig
 # nats by AIS (section 8 checks this instrument against an exact answer), the
 # reconstruction error, and samples: 100 chains started from pixels drawn with the visible
 # biases' rates (as `model.sample` does), shown and judged as the mean image of their
-# `SAMPLE_STEPS`-th sweep. The honest limit: `SMALL_STEPS` updates is 5 epochs, a small fraction
+# `SAMPLE_STEPS`-th sweep. The honest limit: `SMALL_STEPS` updates is 5 epochs, a small
+# fraction
 # of what the shipped model got, so this compares the methods early in training.
 
 # %%
@@ -716,7 +726,8 @@ print(f"NLL: exact for the first two rows; AIS {AIS_SMALL[0]} chains x {AIS_SMAL
 # independent pixels (about 206) and far worse than the shipped model. Its samples are
 # pure noise, since it is a fair coin per pixel. The two rankings disagree among ordinary
 # trained models too (compare the rank columns): in our full run CD-1 reconstructs the test
-# digits better than the live run and PCD-1, and has the worst likelihood of the three. Reconstruction error measures whether the hidden layer keeps the information
+# digits better than the live run and PCD-1, and has the worst likelihood of the three.
+# Reconstruction error measures whether the hidden layer keeps the information
 # in an image, not whether the model puts its probability on digits, so it can only be a
 # rough health check during training (it does catch a broken model). To compare models we
 # need the likelihood, and for that we need $Z$.
@@ -819,12 +830,15 @@ print(f"whole notebook so far: {time.perf_counter() - START:.0f} s on {runtime.d
 #
 # ```python
 # blank = torch.zeros(1, 784, device=DEVICE)
-# torch.testing.assert_close(model.free_energy(blank), -F.softplus(model.c).sum().reshape(1))
-# print(model.free_energy(blank).item(), model.free_energy(test.images[:5]).tolist())
+# f_blank = model.free_energy(blank)
+# torch.testing.assert_close(f_blank, -F.softplus(model.c).sum().reshape(1))
+# f_test = model.free_energy(test.images)
+# print(f_blank.item(), f_test[:5].tolist(), (f_test < f_blank).float().mean().item())
 # ```
-# In our run the blank page gets a *lower* free energy than each of these test digits
-# (about -177 nats against -102 to -171), so the model finds it more probable than any of
-# them. That is no bug. A single blank image is simple, so it can be likely, but there is
+# In our run the blank page got a *lower* free energy than all but one of the 10,000 test
+# digits (about -163 nats, against -87 to -150 for the first five), so the model finds it
+# more probable than almost any real digit. That is no bug. A single blank image is
+# simple, so it can be likely, but there is
 # only one of it, while the digits share their probability among an astronomical number of
 # different images; a sample is almost never blank for the same reason that a run of 100
 # fair coin flips is almost never all heads, though that exact run is as likely as any
@@ -858,8 +872,10 @@ print(f"whole notebook so far: {time.perf_counter() - START:.0f} s on {runtime.d
 # ```
 # (`all_states` lists the states in binary counting order, so the index of a state is its
 # bits read as a binary number.) The cosine comes out a little below 1: CD-1 points
-# roughly the right way, but it is biased, because one sweep from the data does not reach the model's
-# distribution. Replace `step` by `torch.linalg.matrix_power(step, k)` (k sweeps) and watch the cosine approach 1 as $k$ grows.
+# roughly the right way, but it is biased, because one sweep from the data does not
+# reach the model's
+# distribution. Replace `step` by `torch.linalg.matrix_power(step, k)` (k sweeps) and
+# watch the cosine approach 1 as $k$ grows.
 #
 # </details>
 #
@@ -881,10 +897,13 @@ print(f"whole notebook so far: {time.perf_counter() - START:.0f} s on {runtime.d
 #     print(beta, "changes per chain:", (reads[1:] != reads[:-1]).float().sum(0).mean().item())
 #     display(plot.grid(frames[500], nrow=10, title=f"beta = {beta}"))
 # ```
-# Hotter ($\beta < 1$) flattens the energy: samples get noisy and chains hop between digits
-# more often. Colder ($\beta > 1$) deepens the valleys: samples get crisp and chains get
-# stuck, changing digit even more rarely. Sharpening a model makes its mixing problem worse.
-# (AIS is the reverse trick: it walks $\beta$ from 0 to 1 on purpose.)
+# Hotter ($\beta < 1$) flattens the energy: samples get greyer and noisier, and chains hop
+# between digits far more often (in our run about six times as often as at $\beta = 1$).
+# Colder ($\beta > 1$) deepens the valleys: samples get crisp, and the chains change digit
+# rarely, about as rarely as at $\beta = 1$ in our run (a handful of changes in 500 sweeps,
+# too few to separate the two). Warming a model up is the easy way to make chains move, but
+# the samples are then from a different, blurrier distribution. (AIS walks $\beta$ from 0 to
+# 1 on purpose, to move chains from an easy model to the hard one.)
 #
 # </details>
 #
