@@ -477,7 +477,10 @@ def frame_strip(frames, titles: Sequence[str] | None = None, title: str | None =
     grids = [_frame_grid(frames[t], f"frames[{t}]", nrow) for t in picked]
     # A frame that tiles several images gets a larger panel, up to 3 inches.
     panel = min(3.0, 1.2 * max(1.0, grids[0].shape[1] / 30))
-    fig = Figure(figsize=(max(2.0, len(picked) * panel), panel + (0.4 if title is None else 0.7)),
+    # Height follows the frames' aspect ratio, so a wide tiled frame leaves no empty band.
+    aspect = grids[0].shape[0] / grids[0].shape[1]
+    fig = Figure(figsize=(max(2.0, len(picked) * panel),
+                          panel * aspect + (0.4 if title is None else 0.7)),
                  layout="constrained")
     axes = fig.subplots(1, len(picked), squeeze=False)[0]
     for ax, t, image in zip(axes, picked, grids):
