@@ -56,3 +56,29 @@ def judged_test_split(data_root):
                                      predicted=model.head(features).argmax(dim=1))
 
     return judged
+
+
+@pytest.fixture
+def overfit_one_batch():
+    """A check shared by the generator tests: `fit_batch(model, steps)` trains `model` on one
+    fixed batch of 16 binary 16x16 digits (labels 0..9, z ~ N(0, I)) with the MSE and
+    returns (first loss, last loss)."""
+    import torch
+
+    from drawjourney.models import mlp
+
+    def fit_batch(model, steps: int) -> tuple[float, float]:
+        torch.manual_seed(0)
+        x = (torch.rand(16, 1, 16, 16) > 0.7).float()
+        y = torch.arange(16) % 10
+        z = torch.randn(16, model.config.z_dim)
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        first = mlp.mse_loss(model(y, z), x).item()
+        for _ in range(steps):
+            loss = mlp.mse_loss(model(y, z), x)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return first, loss.item()
+
+    return fit_batch

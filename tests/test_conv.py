@@ -122,20 +122,10 @@ def test_same_seed_same_samples(model):
     assert not torch.allclose(a, c)
 
 
-def test_overfits_one_batch():
+def test_overfits_one_batch(overfit_one_batch):
     torch.manual_seed(0)
-    model = conv.ConvGenerator(conv.ConvConfig())
-    x = (torch.rand(16, 1, 16, 16) > 0.7).float()
-    y = torch.arange(16) % 10
-    z = torch.randn(16, 100)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = mlp.mse_loss(model(y, z), x).item()
-    for _ in range(150):
-        loss = mlp.mse_loss(model(y, z), x)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.01 * first
+    first, last = overfit_one_batch(conv.ConvGenerator(conv.ConvConfig()), steps=150)
+    assert last < 0.01 * first
 
 
 def test_make_step_is_the_mse_step_with_paired_labels():

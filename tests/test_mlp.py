@@ -25,20 +25,10 @@ def test_other_sizes():
     assert x_hat.shape == (2, 1, 28, 28)
 
 
-def test_overfits_one_batch():
+def test_overfits_one_batch(overfit_one_batch):
     torch.manual_seed(0)
-    model = mlp.MLPGenerator(mlp.MLPConfig())
-    x = (torch.rand(16, 1, 16, 16) > 0.7).float()
-    y = torch.arange(16) % 10
-    z = torch.randn(16, 100)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    first = mlp.mse_loss(model(y, z), x).item()
-    for _ in range(60):
-        loss = mlp.mse_loss(model(y, z), x)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert loss.item() < 0.01 * first
+    first, last = overfit_one_batch(mlp.MLPGenerator(mlp.MLPConfig()), steps=60)
+    assert last < 0.01 * first
 
 
 def test_paired_step_learns_the_class_means():
