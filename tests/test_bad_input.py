@@ -161,7 +161,7 @@ def frames(ctx):
 
 def _cases() -> list[Case]:
     from drawjourney import bench, checkpoint, data, metrics, plot, runtime, widgets
-    from drawjourney.models import mlp
+    from drawjourney.models import mlp, vae
 
     cases = [
         # runtime
@@ -382,6 +382,13 @@ def _cases() -> list[Case]:
             torch.tensor([0, 1]), torch.zeros(2, 99))),
         Case("mse_loss(shapes differ)", "shape", lambda c: mlp.mse_loss(torch.zeros(2, 3), torch.zeros(3, 2))),
         Case("mse_optimum(label 12)", "labels", lambda c: mlp.mse_optimum(c.small[:4], torch.tensor([0, 1, 2, 12]))),
+        # models/vae
+        Case("VAEConfig(hidden=())", "hidden", lambda c: vae.VAE(vae.VAEConfig(hidden=()))),
+        Case("VAE.elbo(x in [0, 2])", r"\[0, 1\]", lambda c: vae.VAE(vae.VAEConfig(hidden=(8,))).elbo(c.digits[:4] * 2)),
+        Case("VAE.elbo(labels, unconditional)", "labels|unconditional",
+             lambda c: vae.VAE(vae.VAEConfig(hidden=(8,))).elbo(c.digits[:4], c.labels[:4])),
+        Case("VAE.log_importance_weights(k=0)", r"\bk\b", lambda c: vae.VAE(vae.VAEConfig(hidden=(8,)))
+             .log_importance_weights(c.digits[:4], 0)),
         # the command line
         Case("cli sample --n -5", "positive|--n", lambda c: cli("sample", "mlp", "--checkpoint", c.mlp_path, "--n", "-5")),
         Case("cli sample --n many", "whole number|int", lambda c: cli("sample", "mlp", "--checkpoint", c.mlp_path, "--n", "many")),
