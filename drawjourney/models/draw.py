@@ -405,7 +405,7 @@ def _named(writes: torch.Tensor | None) -> dict | None:
 
 RECIPES = {
     "draw": dict(config=DRAWConfig(T=16, read_n=2, write_n=5, enc_size=256, dec_size=256,
-                                   z_dim=16, attention=True), epochs=30, batch_size=100,
+                                   z_dim=16, attention=True), epochs=20, batch_size=100,
                  lr=1e-3, clip=5.0, seed=0),
     "draw_noattn": dict(config=DRAWConfig(T=16, enc_size=256, dec_size=256, z_dim=16,
                                           attention=False), epochs=10, batch_size=100,
