@@ -708,8 +708,8 @@ forming
 forming.strip(max_frames=5, title="samples of the live run from fixed noise, as training goes on")
 
 # %% [markdown]
-# In the first steps the KL term is tiny and the reconstruction large: the model draws the
-# starting canvas, the mean digit, and the encoder says almost nothing. Then the KL climbs
+# In the first updates the KL term is small and the reconstruction large: the model draws
+# the starting canvas, the mean digit, and the encoder says almost nothing. Then the KL climbs
 # as the decoder learns to use what the encoder sends, and the reconstruction falls much
 # faster than the KL rises. The samples go from a grey ghost of the mean digit to strokes.
 # Two minutes is a start; the paper trained for far longer.
@@ -717,8 +717,8 @@ forming.strip(max_frames=5, title="samples of the live run from fixed noise, as 
 # ### Diagnose: a grid that starts in the corners
 #
 # The live run started its attention at the package's blurred whole-image view (section
-# 4). The package's first version started from zero biases instead, and its authors
-# measured training stall at the mean digit. *Strategy: experiment, changing one thing.*
+# 4). The package's first version started every emission at zero instead, and its DRAW
+# stalled at the mean digit. *Strategy: experiment, changing one thing.*
 # Two runs of the live run's model, the same seed, data and optimizer, for `INIT_STEPS`
 # updates each; one of them with both attention layers' biases set to 0, so that every
 # emission starts near 0. Before training, we also look at what each starting read grid
@@ -785,21 +785,21 @@ fig
 # We measured (full run: 300 updates each): from the package's start the $-$ELBO falls
 # and the KL grows, as in the live run. From the zero start the $-$ELBO does not move from
 # the mean digit's, about 206 nats, and the KL falls to zero: the encoder sends nothing.
-# The first line of the table says why. The read is the encoder's *only* view of the
-# image, and a grid on the four corner pixels sees the same black for every digit (its
-# glimpse hardly varies), so the encoder has nothing to send, and the KL term pushes each
-# $q(z_t \mid \cdot)$ onto the prior: **posterior collapse**, by blindness. Nor can
-# gradient descent walk the grid inward: moving a filter a little along uniformly black
-# pixels changes nothing, so its position gradient is about zero, the same trap as the
-# off-image filter of section 4. The model could in principle learn its way out; in 300
-# updates it does not.
+# The printed spread of the first glimpse says why. The read is the encoder's *only* view
+# of the image, and a grid on the four corner pixels sees the same black for every digit
+# (its glimpse does not vary at all), so the encoder has nothing to send, and the KL term
+# pushes each $q(z_t \mid \cdot)$ onto the prior: **posterior collapse**, by blindness.
+# Nor can gradient descent walk the grid inward: moving a filter a little along uniformly
+# black pixels changes nothing, so its position gradient is about zero, the same trap as
+# the off-image filter of section 4. The model could in principle find its way out; in
+# 300 updates it does not.
 #
 # ### The shipped models
 #
 # For the analysis we use the course's shipped DRAWs, trained with the full recipes (the
 # cells print what each checkpoint records about how): with attention (`draw`: $T = 16$,
 # $2 \times 2$ read, $5 \times 5$ write, LSTMs of 256, 16 latent numbers per step),
-# without attention (`draw_noattn`), and label-conditioned (`draw_cond`, section 11).
+# without attention (`draw_noattn`), and label-conditioned (`draw_cond`, section 10).
 # On a CPU the notebook loads them; on a GPU it trains the recipes itself.
 
 # %%
@@ -918,8 +918,9 @@ step_table(along_the_way, [f"{m}\nsample {i + 1}" for m in ("attention", "no att
            [f"t = {t}" for t in SHOW_T[1:]], "σ(c_t) along the way: with and without attention")
 
 # %% [markdown]
-# Scrub through and compare. With attention, each step can only change the canvas inside
-# its box, and the digit appears in pieces. Without attention, every step changes the whole
+# Scrub through and compare. With attention, each step changes the canvas only in and
+# around its box (the filters' tails reach a couple of $\sigma$ beyond it), so a digit
+# can be built up piece by piece. Without attention, every step can change the whole
 # canvas, and the digit comes into focus everywhere at once, from a blur, more like a
 # photograph developing than like a pen. How much of that is real, and does it help the
 # likelihood? Three measurements.
