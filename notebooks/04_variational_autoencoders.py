@@ -134,9 +134,10 @@ print(f"drawjourney {dj.__version__}; device {DEVICE}; live run {LIVE_EPOCHS} ep
 # $$\log p_\theta(x) = \mathbb E_q\left[\log\frac{p_\theta(x, z)}{q_\phi(z \mid x)}\right] + \mathbb E_q\left[\log\frac{q_\phi(z \mid x)}{p_\theta(z \mid x)}\right] = \mathcal L(x) + \mathrm{KL}\big(q_\phi(z \mid x)\,\|\,p_\theta(z \mid x)\big).$$
 #
 # So the **gap is exactly the KL divergence from the encoder's guess to the true
-# posterior**. This is what the slides mean by "maximizing the lower bound minimizes the
-# KL": for a fixed decoder, $\log p(x)$ does not depend on $\phi$, so every nat the encoder
-# gains in $\mathcal L$ is a nat less of gap. Training both networks on $\mathcal L$ at once
+# posterior**. (The slides write this line with $\ge$; it is an equality, and that is what
+# makes the gap *exactly* the KL.) It is also the slides' point that raising the bound
+# lowers that KL: for a fixed decoder, $\log p(x)$ does not depend on $\phi$, so every nat
+# the encoder gains in $\mathcal L$ is a nat less of gap. Training both networks on $\mathcal L$ at once
 # raises the likelihood and improves the guess. No $Z$ anywhere: every term is a density
 # we can evaluate.
 #
@@ -307,14 +308,14 @@ fig
 # errors), so neither is biased. But the score function's variance is already several
 # times larger at $D = 1$, and it grows roughly like $D^2$, while the reparameterized
 # variance stays at $4\sigma^2 = 4$ whatever $D$ is. The reason is visible in the formulas:
-# the score function multiplies the *whole* value $f(z)$ (a sum of $D$ terms, of size about
-# $2D$) by a random sign-like factor, so every term adds noise to every coordinate's
-# gradient; the reparameterized estimator differentiates $f$, and $\partial f / \partial
-# z_1$ involves only $z_1$. At $D = 784$, one term per pixel of our images, the ratio of
-# variances printed above is in the hundreds of thousands: the score function would need that many
-# times more samples for a gradient as precise as one reparameterized sample. (It still has
-# its place: it works when $z$ is discrete or $f$ is not differentiable; exercise 1 shows
-# how far a baseline helps.)
+# the score function multiplies the *whole* value $f(z)$ (a sum of $D$ terms, about $2D$ in
+# size) by a random factor of either sign, $(z_1 - \mu_1)/\sigma^2$, so every term adds
+# noise to every coordinate's gradient; the reparameterized estimator differentiates $f$,
+# and $\partial f / \partial z_1$ involves only $z_1$. At $D = 784$, one term per pixel of
+# our images, the printed ratio of variances is in the hundreds of thousands: the score
+# function would need that many times more samples for a gradient as precise as one
+# reparameterized sample. (It still has its place: it works when $z$ is discrete or $f$ is
+# not differentiable; exercise 1 shows how far a baseline helps.)
 
 # %% [markdown]
 # ## 4 · Build: a VAE and its bound, written out
@@ -464,9 +465,9 @@ fig
 # %% [markdown]
 # The labels were never shown to the model, yet the digits sort themselves into regions:
 # the decoder needs to know *which* digit to draw far more than anything else, so the two
-# numbers spend most of their capacity on that. Neighbouring regions blend on the right
-# (a 4 melts into a 9, a 3 into a 5 or an 8), because the decoder is a smooth function of
-# $z$. Two things deserve a second look for later. The clusters do not fill the prior's
+# numbers spend most of their capacity on that. Neighbouring regions blend into each other
+# on the right (where two digits' regions meet, the pictures pass through shapes that are
+# half of each), because the decoder is a smooth function of $z$. Two things deserve a second look for later. The clusters do not fill the prior's
 # disc evenly: there are thin seams and empty patches between them, and the prior still
 # sends samples there (section 11). And every picture on the right is grey at the edges
 # of its strokes: the decoder draws probabilities, not ink (section 9).
@@ -786,8 +787,10 @@ dim_scrubber.strip(dim=ranked[0], title=f"the shipped VAE: sweeping its most act
 # %% [markdown]
 # ## 8 · The original problem again: a conditional VAE
 #
-# Chapter 01 set the goal: a function $y = f(\text{label}, z)$ that draws a digit of the
-# asked class, in many different styles as $z$ varies. The MLP trained with squared error
+# Chapters 00 and 01 set the goal: a function that takes a label and noise and draws a
+# digit of that class, in many different styles as the noise varies. (They wrote it
+# $y = f(x, \theta, Z)$ with $x$ the label and $y$ the image; in this chapter we follow
+# the VAE papers, where $x$ is the image and $y$ the label.) The MLP trained with squared error
 # drew one blurry class mean per label and ignored $z$, because squared error asks for one
 # answer per input. The VAE has a way out: it learns a *distribution* of images, and $z$
 # is forced to carry whatever the decoder needs to reconstruct $x$. Feeding the label to
@@ -949,8 +952,8 @@ label_scrubber.strip(dim=c_ranked[0], title=f"conditional VAE, label 3: sweeping
 # log-likelihood $\mathbb E_x\big[\sum_i x_i \log p_i + (1 - x_i)\log(1 - p_i)\big]$ has
 # $p_i = \mathbb E[x_i]$ (set the derivative $\mathbb E[x_i]/p_i - (1 - \mathbb E[x_i])/(1 -
 # p_i)$ to zero). So whatever the code cannot pin down, the decoder paints as an average.
-# How precisely must the code pin things down? The slides make the claim that "simply
-# shifting pixels can create a huge difference". We measure it: encode a test digit, fix
+# How precisely must the code pin things down? The slides warn: "Simply shifting pixels
+# can create a huge difference." We measure it: encode a test digit, fix
 # $z$ at the centre of its code, and score the digit and the *same digit moved by one
 # pixel* under $p(x \mid z)$.
 
@@ -983,17 +986,20 @@ with torch.no_grad():
               f"{(cost - own).mean().item():>11.1f} {((cost - own).double() / changed).mean().item():>18.2f} "
               f"{(again - own).mean().item():>11.1f}")
     means_sh = torch.sigmoid(logits_sh)
-    ink = means_sh > 0.1
-    grey = (means_sh > 0.1) & (means_sh < 0.9)
-    print(f"decoder means at z = mu(x): {grey.sum().item() / ink.sum().item():.0%} of the pixels with "
-          f"p > 0.1 are grey (0.1 < p < 0.9); real binary digits: 0%")
     prior_means = model.sample(N_SHIFT, generator=torch.Generator().manual_seed(4))
-    print(f"samples from the prior: {((prior_means > 0.1) & (prior_means < 0.9)).sum().item() / (prior_means > 0.1).sum().item():.0%} "
-          f"of the pixels with p > 0.1 are grey")
+
+
+def grey_share(p):
+    """Share of the inked pixels (p > 0.1) that are grey (p < 0.9): 0 for binary images."""
+    return (((p > 0.1) & (p < 0.9)).sum() / (p > 0.1).sum()).item()
+
+
+print(f"grey among inked pixels: decoder means at z = mu(x) {grey_share(means_sh):.0%}, samples from "
+      f"the prior {grey_share(prior_means):.0%}, the binary test digits {grey_share(x_sh):.0%}")
 
 # %% [markdown]
 # We measured it: a one-pixel move costs tens of nats under the code of the original,
-# more than the whole code costs in KL, at roughly a nat for every pixel that changed.
+# more than the whole code costs in KL, about a nat or more for every pixel that changed.
 # When the digit is encoded again the cost mostly disappears (last column): the model *can*
 # represent the shifted digit, with a slightly different code. The penalty is for putting
 # a stroke one pixel from where the decoder expected it, and the decoder's best defence
@@ -1082,8 +1088,9 @@ for name, (net, hist, _) in collapse.items():
     spectra[name] = spread.sort(descending=True).values.cpu()
     sd_on = f"{sd_t[active.cpu()].mean().item():.3f}" if active.any() else "-"
     sd_off = f"{sd_t[~active.cpu()].mean().item():.3f}" if (~active).any() else "-"
-    print(f"{name:>24} {(f'{hist.seconds:.0f}' if hist else '-'):>8} {f'{active.sum().item()} of {len(active)}':>13} "
-          f"{vae.test_bound(net, test.images[:2_000]).mean().item():>11.1f} "
+    seconds = "-" if hist is None else f"{hist.seconds:.0f}"
+    count = f"{active.sum().item()} of {len(active)}"
+    print(f"{name:>24} {seconds:>8} {count:>13} {vae.test_bound(net, test.images[:2_000]).mean().item():>11.1f} "
           f"{vae.kl_normal(mu_t, logvar_t).mean().item():>6.1f} {sd_on:>16} {sd_off:>18}")
 net5 = runs["beta = 5"][0]
 spread5 = vae.active_units(net5, test.images)
@@ -1119,15 +1126,15 @@ fig
 # and the rest sit one or more orders of magnitude lower. An inactive dimension's encoder
 # output is close to the prior itself (its mean standard deviation is near 1 in the table,
 # and its mean hardly moves), and moving it changes the decoded digit far less than moving
-# an active one (the sweep above). With
-# the KL weighted five times, units switch off one after another as training goes (right
-# panel), and the model ends with far fewer active units and a worse bound. So the KL term
-# is a pressure towards using as few dimensions as possible, and the prior's extra
-# dimensions are simply ignored. The shipped VAE's count is printed in the table; training
-# on the IWAE bound is one of the things known to keep more units alive (Burda et al.
-# 2016), since its gradient charges less for a loose encoder. Collapse becomes serious with
-# a strong decoder: one that can model pixel dependencies by itself (chapter 07's kind)
-# may not need $z$ at all.
+# an active one (the sweep above). With the KL weighted five times, units switch off one
+# after another as training goes (right panel), and the model ends with far fewer active
+# units and a worse bound. So the KL term is a steady pressure towards using as few
+# dimensions as possible, and dimensions the decoder can do without are handed back to the
+# prior. The shipped VAE's count is in the table; training on the IWAE bound is one of the
+# things known to keep more units alive (Burda et al. 2016), because it punishes less
+# harshly the samples of $q$ that explain the digit poorly. Collapse becomes serious with a
+# strong decoder: one that can model the dependencies between pixels by itself (chapter
+# 07's kind) may not need $z$ at all.
 
 # %% [markdown]
 # ## 11 · Diagnose (c): the hole in the prior
@@ -1191,9 +1198,10 @@ fig
 # problem. The decoder draws well wherever the encoder put codes; the prior puts some of
 # its mass elsewhere, where the decoder improvises. On the right, the 2-D model makes it
 # visible: prior draws fall into the seams between clusters and beyond their edges, where
-# no training digit was ever encoded. Two cures are known and appear later in the course:
-# a prior learned to match the aggregate posterior, or a generator trained on samples
-# rather than reconstructions (chapter 06's GANs judge exactly the prior samples).
+# no training digit was ever encoded. Two cures are known: a prior learned to match the
+# aggregate posterior (a normalising flow, chapter 08, can play that part), or a generator
+# trained on its own samples from the prior rather than on reconstructions (chapter 06's
+# GANs).
 
 # %% [markdown]
 # ## 12 · Verify: the shipped model's likelihood, in nats
@@ -1208,19 +1216,23 @@ fig
 # %%
 t0 = time.perf_counter()
 w_vae = log_weights(model, x_nll, K_MAX)                               # (K_MAX, N_NLL)
-w_vae_prior = prior_log_weights(model, x_nll, K_PRIOR, GEN)
 vae_seconds = time.perf_counter() - t0
+w_vae_prior = prior_log_weights(model, x_nll, K_PRIOR, GEN)
 torch.testing.assert_close(-bound(w_vae, K_MAX), metrics.iwae_nll(Recorded(w_vae), x_nll, K_MAX))
 curve_q = {k: -bound(w_vae, k).mean().item() for k in KS}
 curve_p = {k: -bound(w_vae_prior, k).mean().item() for k in sorted(set(KS) | {K_PRIOR})}
 per_digit = -bound(w_vae, K_MAX)
-print(f"the shipped VAE on the first {N_NLL} static test digits ({vae_seconds:.0f} s):")
+print(f"the shipped VAE on the first {N_NLL} static test digits ({N_NLL * K_MAX:,} importance samples in "
+      f"{vae_seconds:.0f} s):")
 print(f"{'k':>7} {'-IWAE bound, z ~ q(z|x)':>24} {'-estimate, z ~ p(z)':>20}")
 for k in curve_p:
     print(f"{k:>7} " + (f"{curve_q[k]:>24.2f}" if k in curve_q else f"{'':>24}") + f" {curve_p[k]:>20.2f}")
 print(f"k = {K_MAX}: {per_digit.mean().item():.2f} nats, standard error over digits "
       f"{per_digit.std().item() / math.sqrt(N_NLL):.2f}; -ELBO on all {len(test):,} test digits "
       f"(one z each): {vae.test_bound(model, test.images).mean().item():.2f}")
+per_pass = vae_seconds / (N_NLL * K_MAX)
+print(f"about {per_pass * 1e6:.0f} microseconds per decoder pass here: k = 5000 on all 10,000 test "
+      f"digits would take about {per_pass * 5_000 * 10_000 / 60:.0f} min")
 
 # %%
 fig = Figure(figsize=(13, 3.8), layout="constrained")
@@ -1247,10 +1259,11 @@ fig
 # %% [markdown]
 # The IWAE estimate falls with $k$ and flattens: each tenfold increase buys less, as a
 # tightening bound should. The estimate from prior samples, in 32 dimensions, is still far
-# off after `K_PRIOR` draws: the region of codes that explain a given digit is
-# a tiny fraction of the prior's volume, shrinking exponentially with the dimension. This
-# is the whole case for the encoder in one plot: the same model, the same decoder, and the
-# proposal makes the difference between an estimate that works and one that does not.
+# off after `K_PRIOR` draws: the region of codes that explain a given digit is a tiny
+# fraction of the prior's volume, shrinking exponentially with the dimension. Together with
+# section 6 this is the case for the encoder: in two dimensions brute force over the prior
+# could compete with it; in 32 it does not come close, and the encoder's proposal is what
+# makes the estimate work at all.
 #
 # Now the shipped number, next to the literature. The course's target for this model is
 # $\le 85.5$ nats.
@@ -1287,15 +1300,17 @@ print(f"\nwhole notebook: {time.perf_counter() - START:.0f} s on {runtime.descri
 #   and hidden layers of 200 units, and was trained on the ELBO. Ours has 32 latent
 #   numbers, wider hidden layers (512), and was trained on the IWAE bound with $k = 5$,
 #   which the same paper showed buys a tighter model with more active units. Wider layers
-#   and the tighter objective are why we can hope to beat 86.76 with one stochastic layer;
-#   the two-layer IWAE at 82.90 shows what more depth in the latent variables buys.
-# - The first `N_NLL` test digits are a sample: their mean differs from the mean over all
-#   10,000 by a nat or so (its standard error is printed). Our $k = 1000$ estimate is also a
-#   little above the $k = 5000$ one, since the bound is still tightening.
+#   and the tighter objective are why one stochastic layer can hope to beat 86.76; the
+#   82.90 of the two-layer IWAE shows how much further a second layer of latent variables
+#   and more importance samples go.
+# - The first `N_NLL` test digits are a sample: their mean can differ from the mean over
+#   all 10,000 by a nat or so (its standard error is printed). And on the same digits, the
+#   estimate with $k$ = `K_MAX` sits a little above what $k = 5000$ would give, since the
+#   bound is still tightening.
 # - Compare chapter 03: the RBM's number came with a $\log Z$ estimated by a long AIS run
 #   whose errors flatter the model. The IWAE estimate errs the other way: for every $k$ it
-#   is a bound in expectation, so it can only *overstate* the NLL, and it gets better with
-#   more samples, not worse.
+#   is a bound in expectation, so on average it overstates the NLL, never understates it,
+#   and more samples make it better.
 
 # %% [markdown]
 # ## Exercises
