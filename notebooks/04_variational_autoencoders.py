@@ -849,8 +849,8 @@ fig
 
 # %% [markdown]
 # On the left, chapter 01's failure, redrawn at 28x28: each row is one image ten times.
-# On the right, every cell is a different digit of the asked class, and each **column
-# keeps a style** across labels: the same $z$ gives the same slant, width or stroke
+# On the right, each cell is a different digit, nearly always of the asked class (the
+# judge counts the misses below), and each **column keeps a style** across labels: the same $z$ gives the same slant, width or stroke
 # weight to a 0 as to a 7. The label says *what*, the code says *how*: the split we hoped
 # for in chapter 00.
 #
@@ -910,7 +910,9 @@ print("(spreads of real digits: across labels = sd of the 10 class means; across
 #   asked for. The MLP's class means score at least as well as real digits, because a class
 #   mean is the most typical image of its class (chapter 01 found the same at 16x16), so
 #   label accuracy alone cannot tell a model that draws one typical 3 from one that draws
-#   every kind of 3. The label was never the hard part once it was paired with its image.
+#   every kind of 3. The conditional VAE scores lower than both: some of its samples are
+#   ambiguous or the wrong digit (a few cells of the grid above); section 11 finds one
+#   likely reason, codes from the prior that land where the decoder was never trained.
 # - **The code is used.** This is the new result. The MLP's spread across $z$ is a few
 #   percent of the real within-class spread, at 28x28 as at 16x16: $z$ does nothing. The
 #   conditional VAE's spread across $z$ is a large fraction of the real one. Its samples
@@ -1281,7 +1283,8 @@ elif recorded is None:
     source = f"measured here (IWAE k={50 if FAST else 5_000}, all 10,000 test digits)"
 else:
     full_nll, source = None, "not recorded in this checkpoint"
-print(f"shipped VAE, test NLL: " + (f"{full_nll:.2f} nats, {source}" if full_nll is not None else source))
+print(("shipped VAE" if runtime.use_pretrained() else "the recipe's VAE, trained here") + ", test NLL: "
+      + (f"{full_nll:.2f} nats, {source}" if full_nll is not None else source))
 print(f"measured here: {per_digit.mean().item():.2f} nats on the first {N_NLL} test digits (IWAE k={K_MAX})")
 for name, value in literature.items():
     print(f"{name:>52}: {value:.2f} nats")
