@@ -1028,9 +1028,9 @@ plot.grid(panels, labels=titles, nrow=6,
 
 # %% [markdown]
 # The uncertainty lives on the *edges* of the strokes, exactly where a one-pixel
-# disagreement about position shows up, and the honest samples are speckled: the decoder
-# has thrown away the fact that neighbouring pixels of a stroke switch on together,
-# because given $z$ it treats pixels as independent. So a VAE faces a choice it cannot win
+# disagreement about position shows up, and the honest samples are ragged at those edges:
+# given $z$ the pixels are independent coins, so the decoder has no way to say that
+# neighbouring pixels of a stroke switch on together. So a VAE faces a choice it cannot win
 # with this decoder: show the mean (smooth, grey, blurred) or a draw (speckled noise). The
 # blur of chapters 01 and 02 has not gone away; it has moved from "one image per label" to
 # "one average per code".
