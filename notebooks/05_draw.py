@@ -83,9 +83,9 @@ print(f"drawjourney {dj.__version__}; device {DEVICE}; live run {LIVE_MINUTES} m
 # the edges of strokes, and measured what a stroke one pixel out of place costs: tens of
 # nats. How much of the VAE's whole bill is that? Its loss per image is a reconstruction
 # term, $-\log p(x \mid z)$ summed over the 784 pixels, plus the KL of its code, and the
-# sum over pixels can be split up: which pixels does the VAE pay for? We take the shipped VAE of
-# chapter 04, draw one $z$ from its encoder for each test digit, and keep the per-pixel
-# Bernoulli loss as a map. We also sort the pixels into three kinds, from the test digit
+# sum over pixels can be split up: which pixels does the VAE pay for? We take the shipped
+# VAE of chapter 04, draw one $z$ from its encoder for each test digit, and keep the
+# per-pixel Bernoulli loss as a map. We also sort the pixels into three kinds, from the test digit
 # alone: **edge** pixels, whose 3x3 neighbourhood holds both ink and paper (the border of
 # a stroke, on either side); **inside** pixels, ink surrounded by ink; and **paper**, far
 # from any stroke. MNIST strokes are only two or three pixels wide, so nearly every ink
@@ -389,10 +389,9 @@ for A, N in ((28, 2), (28, 5), (28, 12), (64, 12), (256, 12)):
 # nearest pixel always gets a finite weight. Many DRAW implementations instead add a small
 # $\varepsilon$ to $Z$. We compare the three on one filter, with the grid centred at
 # $\tilde g_X = 3$, which puts the middle filter at $g_X = 58$, 30 pixels right of the
-# image, and also ask how strongly each filter's
-# position reacts to its centre: the gradient of its mean pixel position $\sum_a a\,F_X[i,
-# a]$ with respect to $\tilde g_X$. On the image, moving $\tilde g_X$ by 1 moves the filter
-# by $(A+1)/2 = 14.5$ pixels.
+# image. We also ask how strongly the filter's position reacts to its centre: the gradient
+# of its mean pixel position $\sum_a a\,F_X[i, a]$ with respect to $\tilde g_X$. On the
+# image, moving $\tilde g_X$ by 1 moves the filter by $(A+1)/2 = 14.5$ pixels.
 
 # %%
 def filter_row(g, normalize):
@@ -711,18 +710,18 @@ forming.strip(max_frames=5, title="samples of the live run from fixed noise, as 
 
 # %% [markdown]
 # In the first updates the KL term is small and the reconstruction large: the model draws
-# the starting canvas, the mean digit, and the encoder says almost nothing. Then the KL climbs
-# as the decoder learns to use what the encoder sends, and the reconstruction falls much
-# faster than the KL rises. The samples go from a grey ghost of the mean digit to strokes.
-# Two minutes is a start; the paper trained for far longer.
+# the starting canvas, the mean digit, and the encoder says almost nothing. Then the KL
+# climbs as the decoder learns to use what the encoder sends, and the reconstruction falls
+# much faster than the KL rises. The samples move from a grey ghost of the mean digit
+# towards blurred digit shapes. Two minutes is a start; the shipped model trained for
+# close to an hour, and the paper's far longer.
 #
 # ### Diagnose: a grid that starts in the corners
 #
 # The live run started its attention at the package's blurred whole-image view (section
 # 4). The package's first version started every emission at zero instead, and its DRAW
-# stalled at the mean digit. *Strategy: experiment, changing one thing.*
-# Two runs of the live run's model, the same seed, data and optimizer, for `INIT_STEPS`
-# updates each; one of them with both attention layers' biases set to 0, so that every
+# stalled at the mean digit. *Strategy: experiment, changing one thing.* Two runs of the
+# live run's model, the same seed, data and optimizer, for `INIT_STEPS` updates each; one of them with both attention layers' biases set to 0, so that every
 # emission starts near 0. Before training, we also look at what each starting read grid
 # sees: the $2 \times 2$ glimpse of 1,000 test digits, and how much it varies from digit
 # to digit.
@@ -1002,8 +1001,8 @@ step_table(torch.stack([per_step[name]["where"] for name in per_step]), list(per
 # %% [markdown]
 # How to read these. A model that settles *which* digit early and then corrects details
 # sends most of its nats in the first steps, and the judge can name the digit long before
-# the last step; a model that refines everything a little at every step spreads both over
-# the whole run. The printed lines say where each model sits: how soon half its KL has
+# the last step. A model that spreads its work over the steps sends a similar amount at
+# each step, and its digit becomes readable late. The printed lines say where each model sits: how soon half its KL has
 # been sent, which step moves the most ink, and from which step on the judge's reading is
 # close to final. The ink maps show what attention changes. Without attention, the change
 # at every step is spread over the whole region where digits have ink: each step touches
@@ -1015,8 +1014,9 @@ step_table(torch.stack([per_step[name]["where"] for name in per_step]), list(per
 # In our full run the model with attention is of the second kind: it spends its KL
 # evenly, one or two nats a step (half of it only by step 8); its busiest step for ink is
 # in the blocking-in at the start; and the judge names fewer than one digit in five
-# correctly until step 5, about half by step 9, and nearly all only at the end. The
-# attention maps above say why.
+# correctly until step 5, about half by step 9, and nearly all only at the end. Its ink
+# maps say why: after the first steps, each step works on a new horizontal band of the
+# digit, and the bands climb from the bottom to the top.
 #
 # Now the attention itself. Where do the write boxes go, and how large are they? And the
 # read, which we never see in `sample`: our `unroll` kept its emissions for test digits.
@@ -1111,8 +1111,8 @@ print(f"median write centre: y = {height[3]:.1f} px at step 4, {height[7]:.1f} a
 # way on the same data: the $-$ELBO in nats per image, one sampled run per digit, on the
 # course's statically binarized test set, computed here (`draw.test_bound`,
 # `vae.test_bound`); next to it what each checkpoint records, including the IWAE estimate
-# of $-\log p(x)$ with $k = 50$ importance samples (a tighter bound; we do not recompute it
-# here, as it costs 50 runs per digit). The paper reports the $-$ELBO for DRAW: 80.97 nats
+# of $-\log p(x)$, a tighter bound (the estimator column names its $k$: 50 importance
+# samples per digit for the DRAWs, thousands for the VAE; too slow to recompute here). The paper reports the $-$ELBO for DRAW: 80.97 nats
 # with attention and 87.40 without (Gregor et al. 2015, Table 2); the course's target for
 # the shipped DRAW is $-$ELBO $\le 82$. The paper's binarization is another random draw of
 # the same process, so the numbers compare to within about a nat.
@@ -1191,7 +1191,7 @@ print("  the paper's MNIST models (its Table 3): T = 64 steps of 100 latent numb
 #   its IWAE column is the fairer number for it.
 # - **Against the paper and the target**, the printed gap is the honest answer. The paper's
 #   models ran $T = 64$ steps with 100 latent numbers per step (ours: 16 steps of 16) and
-#   were trained far longer; our checkpoints had tens of epochs on two CPU cores. The line
+#   were trained far longer; our checkpoints had ten or twenty epochs on two CPU cores. The line
 #   above says whether the target of 82 nats is met.
 # - The IWAE column sits below the $-$ELBO column, as it must: more importance samples give
 #   a tighter bound, and the distance between the two says how loose the one-sample ELBO
@@ -1202,8 +1202,9 @@ print("  the paper's MNIST models (its Table 3): T = 64 steps of 100 latent numb
 #   was measured. (Fast mode measures 500 digits, so there they differ by noise.)
 #
 # In our full run the shipped DRAW misses the target by about 11 nats (the paper by about
-# 12), and it does **not** beat the chapter-04 VAE: its $-$ELBO is about two nats worse. The idea
-# of section 2 has not paid off in nats at our budget. Before blaming the idea, a control.
+# 12), and it does **not** beat the chapter-04 VAE: its $-$ELBO is about two nats worse.
+# The idea of section 2 has not paid off in nats at our budget. Before blaming the idea,
+# a control.
 #
 # ### Diagnose: the idea, or the budget?
 #
@@ -1230,9 +1231,9 @@ for name, net in (("VAE (chapter 04)", vae_model), ("DRAW, attention", model)):
 # that point. Its bound is set by how long it trained, not yet by what it can represent:
 # a sixth of the VAE's epochs in a similar wall time (the budget lines above), because one
 # DRAW update runs two LSTMs 16 times where the VAE runs its encoder once and its decoder
-# five times. So the fair summary is: at equal
-# CPU time on two cores the plain VAE wins; DRAW has room left that more training could
-# use, and whether that room holds the paper's margin our budget cannot tell. (The paper's
+# five times. So the fair summary is: at equal CPU time on two cores the plain VAE wins;
+# DRAW has room left that more training could use, and whether that room holds the
+# paper's margin our budget cannot tell. (The paper's
 # 80.97 came from 64 steps of 100 latent numbers each, trained far longer.)
 #
 # Where did the nats go? Section 1 found the VAE paying nearly all its reconstruction nats
@@ -1273,7 +1274,7 @@ print(f"{'-ELBO':>10} {vae_total:>7.2f} {draw_total:>7.2f} {draw_total - vae_tot
 # single word, the digit's label, fed to the decoder as a one-hot vector at every step,
 # $h^{dec}_t = \operatorname{LSTM}^{dec}(h^{dec}_{t-1}, [z_t, y])$. The bound is the same
 # with every distribution conditioned on $y$, so it bounds $\log p(x \mid y)$. The shipped
-# `draw_cond` is a smaller model (LSTMs of 128, 8 latent numbers per step, 10 epochs).
+# `draw_cond` is a smaller model than `draw` (the cell prints its configuration).
 #
 # First the drawings: each row asks for one digit; the columns are steps, grey boxes the
 # write attention.
@@ -1489,9 +1490,10 @@ fig
 # checkpoints record) the thresholded means score best, about 16, the means about 29,
 # and the Bernoulli draws worst, about 44. The Bernoulli draw is the only true sample of
 # the model, and its speckle moves it away from real digits; the threshold is a
-# post-processing step the model never trained for and the likelihood cannot score. Either way, the model itself was trained to get pixel
-# probabilities right one by one, not to make images that look real as a whole: that is
-# the question a critic network asks in chapter 06.
+# post-processing step the model never trained for and the likelihood cannot score.
+# Either way, the model itself was trained to get pixel probabilities right one by one,
+# not to make images that look real as a whole: that is the question a critic network
+# asks in chapter 06.
 #
 # </details>
 
@@ -1503,13 +1505,14 @@ fig
 # the VAE (section 9, with a control that blames the budget more than the idea), but it
 # bought a model whose drawing we can watch, measure and steer: an underpainting, then a
 # small brush sweeping up the digit, and with a label fed at every step, digits to order.
-# And look at section 11: its drawings are still soft. Every sample is a grid
-# of pixel probabilities, and the honest sample, a coin flip per pixel, is speckled. That
-# is the pixel likelihood at work, not the architecture: a decoder scored one independent
-# pixel at a time does best by *averaging* over the places a stroke might be, and no
-# number of steps changes what the loss rewards. Chapter 01 met the same problem with
-# squared error, and chapters 03 to 05 improved the model while keeping a per-pixel
-# score. So what if no pixel-by-pixel score judged the drawings at all? A second network
+# And look at section 11: its drawings are still soft. Every sample is a grid of pixel
+# probabilities, and the honest sample, a coin flip per pixel, is speckled. That is the
+# pixel likelihood at work, not the architecture: a decoder scored one independent pixel
+# at a time does best by *averaging* over the places a stroke might be, and no number of
+# steps changes what the loss rewards. Chapter 01 met the same problem with squared
+# error, and chapters 03 to 05 changed the model but kept the pixels independent given a
+# hidden code, each scored by its own probability. So what if no pixel-by-pixel score
+# judged the drawings at all? A second network
 # could look at a whole image and say whether it looks real, and the generator could learn
 # to fool it. That is the **generative adversarial network**, chapter 06.
 
