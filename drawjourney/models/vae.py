@@ -126,8 +126,8 @@ class VAE(nn.Module):
     # -- bounds ----------------------------------------------------------------------------
     def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """log p(x | z) = sum over pixels of x log p + (1 - x) log (1 - p): (..., 1, S, S) -> (...)."""
-        return -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits),
-                                                   reduction="none").flatten(-3).sum(-1)
+        # -BCE(l, x) = x l - softplus(l): one elementwise pass fewer than torch's BCE
+        return ((logits * x).flatten(-3).sum(-1) - F.softplus(logits).flatten(-3).sum(-1))
 
     def elbo_terms(self, x: torch.Tensor, labels=None,
                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -415,17 +415,21 @@ def _bench_sample(model: VAE, n: int, labels: torch.Tensor | None) -> torch.Tens
     return model.sample(n, labels=labels)
 
 
-def _bench_likelihood(model: VAE) -> tuple[float, str]:
-    from drawjourney import data, runtime
+def _bench_likelihood(k_full: int):
+    """IWAE NLL with k_full samples per test digit (50 in fast mode) and the -ELBO, on all
+    10,000 statically binarized test digits; a conditional VAE's are of log p(x | y)."""
+    def likelihood(model: VAE) -> tuple[float, str, dict]:
+        from drawjourney import data, runtime
 
-    device = next(model.parameters()).device
-    test = data.mnist("test", binarize="static", device=device)
-    labels = test.labels if model.config.n_classes else None
-    # Full mode: the estimator the shipped checkpoint's test_nll_nats was measured with.
-    k = 50 if runtime.fast_mode() else 5000
-    nll = float(test_nll(model, test.images, labels, k=k, progress=not runtime.fast_mode()).mean())
-    bound = float(test_bound(model, test.images, labels).mean())
-    return nll, "nats", {"test_nll_bound_nats": bound, "test_nll_estimator": f"IWAE k={k}"}
+        device = next(model.parameters()).device
+        test = data.mnist("test", binarize="static", device=device)
+        labels = test.labels if model.config.n_classes else None
+        k = 50 if runtime.fast_mode() else k_full
+        nll = float(test_nll(model, test.images, labels, k=k,
+                             progress=not runtime.fast_mode()).mean())
+        bound = float(test_bound(model, test.images, labels).mean())
+        return nll, "nats", {"test_nll_bound_nats": bound, "test_nll_estimator": f"IWAE k={k}"}
+    return likelihood
 
 
 SPOT_CHECK_DIGITS = 1000
@@ -445,12 +449,14 @@ def spot_check(model: VAE, recorded_metrics: dict) -> tuple[str, float, float]:
     return "test_nll_bound_nats", float(bound.mean()), float(bound.std()) / math.sqrt(n)
 
 
-for _name, _description, _conditional in (
+# The shipped VAE's NLL uses k = 5000 (Burda et al.'s estimator); the conditional one's,
+# log p(x | y), is a side number and uses k = 500 (10x cheaper: ~5 min on one CPU core).
+for _name, _description, _conditional, _k in (
         ("vae", "VAE, MLP encoder/decoder 784-512-512-32, Bernoulli pixels (chapter 04); "
-                "NLL by IWAE", False),
-        ("cvae", "conditional VAE, label + 16 latent numbers -> image (chapter 04); NLL by IWAE",
-         True)):
+                "NLL by IWAE", False, 5000),
+        ("cvae", "conditional VAE, label + 16 latent numbers -> image (chapter 04); "
+                 "NLL of x given its label, by IWAE", True, 500)):
     bench.register(bench.Family(
         name=_name, description=_description, model_class=VAE, train=_bench_train(_name),
-        sample=_bench_sample, conditional=_conditional, likelihood=_bench_likelihood,
+        sample=_bench_sample, conditional=_conditional, likelihood=_bench_likelihood(_k),
         spot_check=spot_check))
