@@ -1304,6 +1304,10 @@ print("per digit: " + "  ".join(f"{k}: {per_label[k].float().mean().item():.0%}"
 print("by step t: " + "  ".join(f"{t + 1}: {a:.0%}" for t, a in enumerate(per_step_acc)))
 shows_at = next((t + 1 for t, a in enumerate(per_step_acc) if a >= 0.5), None)
 print(f"the judge first names the asked digit in half of the samples at step {shows_at}")
+cond_y = geometry(cond_writes, cond.config.write_n)["cy"].median(1).values
+print(f"median write centre of the conditional model: y = {cond_y[3]:.1f} px at step 4, "
+      f"{cond_y[7]:.1f} at step 8, {cond_y[-1]:.1f} at step 16 (the unconditional model: "
+      f"{height[3]:.1f}, {height[7]:.1f}, {height[-1]:.1f})")
 cond_bound = draw.test_bound(cond, x_bound, test.labels[:N_BOUND]).mean().item()
 print(f"-ELBO of log p(x | y) on {N_BOUND} test digits: {cond_bound:.2f} nats; so -log p(x) <= "
       f"{cond_bound:.2f} + log 10 = {cond_bound + math.log(10):.2f} nats, a bound on the "
@@ -1332,7 +1336,11 @@ cond_frames.strip(max_frames=5, title="label-conditioned samples, 10 per digit (
 # %% [markdown]
 # Every drawing starts from the same canvas, the mean digit, whatever the label; the
 # per-step line says at which step the asked digit becomes readable to the judge, and how
-# the score climbs from there to the final one. The label is the whole "caption" here, so
+# the score climbs from there to the final one. Look at the boxes, too: in our full run
+# the conditional model also sweeps a small brush along the digit, but from the top
+# *down*, the opposite way to the unconditional `draw` (the last printed line). The
+# direction of the sweep is a convention that each training run settles into, not
+# something the digits dictate. The label is the whole "caption" here, so
 # the conditional model only has to learn style from $z$. alignDRAW's captions describe
 # scenes in several words, and its decoder chooses which word to attend to at each step
 # with a second attention, over the words instead of over pixels.
