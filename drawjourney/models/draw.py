@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from drawjourney import bench
-from drawjourney.models.vae import _positive_int, kl_normal, log_normal
+from drawjourney.models.vae import SPOT_CHECK_DIGITS, _positive_int, kl_normal, log_normal
+from drawjourney.models.vae import spot_check, test_bound  # any model with elbo(x, labels)
 
 ATTENTION_PARAMS = ("g_x", "g_y", "log_sigma2", "log_delta", "log_gamma")
 """The five numbers one attention head emits per image, in the order of its linear layer."""
@@ -469,19 +470,6 @@ def train_recipe(name: str = "draw", *, epochs: int | None = None, minutes: floa
 
 # -- the bench families ------------------------------------------------------------------------
 
-def test_bound(model: DRAW, images: torch.Tensor, labels=None, *, seed: int = 0,
-               batch_size: int = 500) -> torch.Tensor:
-    """-ELBO per image (B,) in nats, float64 on the CPU, one seeded draw per image."""
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    with torch.no_grad():
-        for i in range(0, images.shape[0], batch_size):
-            chunk_labels = None if labels is None else labels[i:i + batch_size]
-            out.append(-model.elbo(images[i:i + batch_size], chunk_labels, generator=gen)
-                       .to("cpu", torch.float64))
-    return torch.cat(out)
-
-
 def _bench_train(name: str):
     def train(minutes: float | None, device: torch.device) -> DRAW:
         return train_recipe(name, minutes=minutes, device=device, progress=minutes is None)[0]
@@ -508,23 +496,6 @@ def _bench_likelihood(model: DRAW) -> tuple[float, str, dict]:
                          progress=not runtime.fast_mode()).mean())
     bound = float(test_bound(model, test.images, labels).mean())
     return nll, "nats", {"test_nll_bound_nats": bound, "test_nll_estimator": f"IWAE k={k}"}
-
-
-SPOT_CHECK_DIGITS = 1000
-"""The first this many statically binarized test digits make a shipped DRAW's spot check."""
-
-
-def spot_check(model: DRAW, recorded_metrics: dict) -> tuple[str, float, float]:
-    """("test_nll_bound_nats", -ELBO on the first `SPOT_CHECK_DIGITS` test digits, its
-    standard error), against the bound recorded on all 10,000."""
-    from drawjourney import data
-
-    device = model.canvas0.device
-    test = data.mnist("test", binarize="static", device=device)
-    n = SPOT_CHECK_DIGITS
-    labels = test.labels[:n] if model.config.n_classes else None
-    bound = test_bound(model, test.images[:n], labels)
-    return "test_nll_bound_nats", float(bound.mean()), float(bound.std()) / math.sqrt(n)
 
 
 for _name, _description, _conditional in (

@@ -360,9 +360,12 @@ def train_recipe(name: str = "vae", *, epochs: int | None = None, minutes: float
 
 # -- the bench families ------------------------------------------------------------------------
 
-def test_bound(model: VAE, images: torch.Tensor, labels=None, *, seed: int = 0,
+def test_bound(model: nn.Module, images: torch.Tensor, labels=None, *, seed: int = 0,
                batch_size: int = 1000) -> torch.Tensor:
-    """-ELBO per image (B,) in nats, float64 on the CPU, one seeded z per image."""
+    """-ELBO per image (B,) in nats, float64 on the CPU, one seeded z per image.
+
+    model: any model with elbo(x, labels, generator=) (the VAE, DRAW); labels for a
+    conditional one (config.n_classes > 0)."""
     gen = torch.Generator().manual_seed(seed)
     out = []
     with torch.no_grad():
@@ -433,12 +436,13 @@ def _bench_likelihood(k_full: int):
 
 
 SPOT_CHECK_DIGITS = 1000
-"""The first this many statically binarized test digits make a shipped VAE's spot check."""
+"""The first this many statically binarized test digits make a shipped VAE's or DRAW's spot check."""
 
 
-def spot_check(model: VAE, recorded_metrics: dict) -> tuple[str, float, float]:
+def spot_check(model: nn.Module, recorded_metrics: dict) -> tuple[str, float, float]:
     """("test_nll_bound_nats", -ELBO on the first `SPOT_CHECK_DIGITS` test digits, its
-    standard error): one seeded z per digit, against the bound recorded on all 10,000."""
+    standard error): one seeded z per digit, against the bound recorded on all 10,000.
+    Shared by the VAE and DRAW families (any model with `elbo` and `config.n_classes`)."""
     from drawjourney import data
 
     device = next(model.parameters()).device
