@@ -150,6 +150,36 @@ def fit(step_fn: Callable[[object], object], batches: Iterable, *, steps: int | 
     return history
 
 
+def recipe(recipes: Mapping[str, dict], name: str, family: str, overrides: Mapping,
+           epochs: int | None = None) -> dict:
+    """A copy of `recipes[name]` with `overrides` applied and `epochs` set if given.
+
+    The model files keep their shipped checkpoints' settings in a RECIPES dict and let a
+    learner change any of them by keyword; a misspelt name is a clear error, not ignored.
+    family names the model family in the messages, e.g. "VAE".
+    """
+    if name not in recipes:
+        raise ValueError(f"no {family} recipe named {name!r}; recipes: {', '.join(recipes)}")
+    settings = dict(recipes[name])
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise TypeError(f"unknown recipe settings {sorted(unknown)}; known: {sorted(settings)}")
+    settings.update(overrides)
+    if epochs is not None:
+        settings["epochs"] = _count("epochs", epochs)
+    return settings
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int,
+                    floor: float = 0.05) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning rate cosine-annealed from its start to `floor` times it over
+    `total_steps` optimizer steps (then held there); call `.step()` after each step."""
+    total = _count("total_steps", total_steps)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda t: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(t, total) / total)))
+
+
 def _progress_bar(total, desc: str, progress: bool):
     """(bar, display handle): tqdm.auto's bar, and in a notebook the handle it is shown with.
 

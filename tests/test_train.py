@@ -164,3 +164,31 @@ def test_a_notebook_bar_is_redisplayed_finished(monkeypatch):
     monkeypatch.setattr("IPython.display.display", lambda obj, display_id=False: Handle())
     train.fit(lambda b: 1.0, Counting(3), steps=5, desc="demo")
     assert len(shown) == 1 and "demo: 100%" in shown[0] and "5/5" in shown[0]
+
+
+def test_recipe_copies_applies_overrides_and_rejects_unknown_settings():
+    recipes = {"small": {"epochs": 3, "lr": 1e-3}}
+    settings = train.recipe(recipes, "small", "toy", {"lr": 5e-4}, epochs=7)
+    assert settings == {"epochs": 7, "lr": 5e-4}
+    assert recipes["small"] == {"epochs": 3, "lr": 1e-3}            # the table is untouched
+    with pytest.raises(ValueError, match="no toy recipe named 'big'.*small"):
+        train.recipe(recipes, "big", "toy", {})
+    with pytest.raises(TypeError, match=r"unknown recipe settings \['learning_rate'\]"):
+        train.recipe(recipes, "small", "toy", {"learning_rate": 1.0})
+    with pytest.raises(ValueError, match="epochs"):
+        train.recipe(recipes, "small", "toy", {}, epochs=0)
+
+
+def test_cosine_schedule_falls_from_the_start_to_the_floor_and_stays():
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([param], lr=1.0)
+    schedule = train.cosine_schedule(optimizer, 10, floor=0.1)
+    rates = []
+    for _ in range(14):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[0] == pytest.approx(1.0)
+    assert rates[5] == pytest.approx(0.55)                             # halfway: the mean
+    assert all(a > b for a, b in zip(rates[:10], rates[1:11]))         # falls every step
+    assert rates[10:] == pytest.approx([0.1] * 4)                      # then held at the floor

@@ -429,15 +429,7 @@ def train_recipe(name: str = "draw", *, epochs: int | None = None, minutes: floa
     """
     from drawjourney import data, runtime, train
 
-    if name not in RECIPES:
-        raise ValueError(f"no DRAW recipe named {name!r}; recipes: {', '.join(RECIPES)}")
-    recipe = dict(RECIPES[name])
-    unknown = set(overrides) - set(recipe)
-    if unknown:
-        raise TypeError(f"unknown recipe settings {sorted(unknown)}; known: {sorted(recipe)}")
-    recipe.update(overrides)
-    if epochs is not None:
-        recipe["epochs"] = _positive_int("epochs", epochs)
+    recipe = train.recipe(RECIPES, name, "DRAW", overrides, epochs)
     device = runtime.device(device)
     runtime.seed(recipe["seed"])
     config = recipe["config"]
@@ -447,8 +439,7 @@ def train_recipe(name: str = "draw", *, epochs: int | None = None, minutes: floa
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     batches = data.batches(train_data, recipe["batch_size"], seed=recipe["seed"])
     total = recipe["epochs"] * len(batches)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda t: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, total) / total)))
+    schedule = train.cosine_schedule(optimizer, total)
     conditional = config.n_classes > 0
 
     def step_fn(batch):

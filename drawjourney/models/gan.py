@@ -371,15 +371,7 @@ def train_recipe(name: str = "gan", *, epochs: int | None = None, minutes: float
     """
     from drawjourney import data, runtime, train
 
-    if name not in RECIPES:
-        raise ValueError(f"no GAN recipe named {name!r}; recipes: {', '.join(RECIPES)}")
-    recipe = dict(RECIPES[name])
-    unknown = set(overrides) - set(recipe)
-    if unknown:
-        raise TypeError(f"unknown recipe settings {sorted(unknown)}; known: {sorted(recipe)}")
-    recipe.update(overrides)
-    if epochs is not None:
-        recipe["epochs"] = _positive_int("epochs", epochs)
+    recipe = train.recipe(RECIPES, name, "GAN", overrides, epochs)
     if minutes is not None:
         bench.check_minutes(minutes)
     ema = float(recipe["ema"])

@@ -315,15 +315,7 @@ def train_recipe(name: str = "vae", *, epochs: int | None = None, minutes: float
     """
     from drawjourney import data, runtime, train
 
-    if name not in RECIPES:
-        raise ValueError(f"no VAE recipe named {name!r}; recipes: {', '.join(RECIPES)}")
-    recipe = dict(RECIPES[name])
-    unknown = set(overrides) - set(recipe)
-    if unknown:
-        raise TypeError(f"unknown recipe settings {sorted(unknown)}; known: {sorted(recipe)}")
-    recipe.update(overrides)
-    if epochs is not None:
-        recipe["epochs"] = _positive_int("epochs", epochs)
+    recipe = train.recipe(RECIPES, name, "VAE", overrides, epochs)
     device = runtime.device(device)
     runtime.seed(recipe["seed"])
     config = recipe["config"]
@@ -334,8 +326,7 @@ def train_recipe(name: str = "vae", *, epochs: int | None = None, minutes: float
     batches = data.batches(train_data, recipe["batch_size"], seed=recipe["seed"])
     total = recipe["epochs"] * len(batches)
     warmup = recipe["warmup_epochs"] * len(batches)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda t: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, total) / total)))
+    schedule = train.cosine_schedule(optimizer, total)
     conditional = config.n_classes > 0
     k = recipe["k"]
     state = {"t": 0}
