@@ -55,7 +55,8 @@ class GANConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"GANConfig.{name} must be an int >= {low}, got {value!r}")
-        if self.image_size != 28:
+        if isinstance(self.image_size, bool) or not isinstance(self.image_size, numbers.Integral) \
+                or self.image_size != 28:
             raise ValueError(f"GANConfig.image_size must be 28 (two stride-2 layers from a 7x7 "
                              f"map), got {self.image_size!r}")
 
@@ -101,7 +102,9 @@ class Generator(nn.Module):
         """n images (n, 1, 28, 28) in [0, 1] from z ~ N(0, I) (or the given z).
 
         A conditional G needs `labels` (n ints). z is drawn on the generator's device (the
-        model's without one), so a CPU generator gives the same z on every device.
+        model's without one), so a CPU generator gives the same z on every device. Sampling
+        always uses the batch-norm running statistics (eval mode), so samples do not depend
+        on the batch and leave the statistics alone; G's mode is restored after.
         """
         n = _positive_int("n", n)
         p = next(self.parameters())
@@ -111,7 +114,11 @@ class Generator(nn.Module):
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"z must be a tensor of shape (n, z_dim) = ({n}, "
                              f"{self.config.z_dim}), got {got}")
-        return from_model_scale(self(z, labels))
+        was_training = self.training
+        try:
+            return from_model_scale(self.eval()(z, labels))
+        finally:
+            self.train(was_training)
 
 
 class Discriminator(nn.Module):
@@ -222,13 +229,20 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t) -> torch.Tensor:
     if z0.shape != z1.shape or z0.dim() < 1:
         raise ValueError(f"z0 and z1 must share one shape (..., D), got {tuple(z0.shape)} and "
                          f"{tuple(z1.shape)}")
-    scalar = not isinstance(t, torch.Tensor) or t.dim() == 0
-    t = torch.as_tensor(t, dtype=z0.dtype, device=z0.device).reshape(-1, *([1] * z0.dim()))
+    t = torch.as_tensor(t, dtype=z0.dtype, device=z0.device)
+    if t.dim() > 1:
+        raise ValueError(f"t must be a number or a 1-D tensor of times, got shape {tuple(t.shape)}")
+    scalar = t.dim() == 0
+    t = t.reshape(-1, *([1] * z0.dim()))
     n0, n1 = z0.norm(dim=-1, keepdim=True), z1.norm(dim=-1, keepdim=True)
     u0, u1 = z0 / n0.clamp_min(1e-12), z1 / n1.clamp_min(1e-12)
-    omega = torch.acos((u0 * u1).sum(-1, keepdim=True).clamp(-1.0, 1.0))
+    cos = (u0 * u1).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    if bool((cos < -1.0 + 1e-6).any()):
+        raise ValueError("z0 and z1 point in opposite directions: no single great circle joins "
+                         "them (every half circle does); nudge one of them")
+    omega = torch.acos(cos)
     sin = torch.sin(omega)
-    near = sin < 1e-6                                  # (anti)parallel: fall back to a lerp
+    near = sin < 1e-6                                  # parallel: fall back to a lerp
     safe = torch.where(near, torch.ones_like(sin), sin)
     w0 = torch.where(near, 1 - t, torch.sin((1 - t) * omega) / safe)
     w1 = torch.where(near, t, torch.sin(t * omega) / safe)
@@ -252,8 +266,11 @@ def recalibrate_batchnorm(G: Generator, batches: int = 50, batch_size: int = 256
     """Re-estimate G's batch-norm running statistics over fresh noise (and uniform labels),
     as exact averages rather than the momentum averages of training; returns G in eval mode.
     Needed for an exponential moving average of G's weights, whose statistics nobody kept."""
+    batches = _positive_int("batches", batches)
+    batch_size = _positive_int("batch_size", batch_size)
     gen = torch.Generator().manual_seed(seed)
     norms = [m for m in G.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None                      # cumulative average
@@ -264,8 +281,8 @@ def recalibrate_batchnorm(G: Generator, batches: int = 50, batch_size: int = 256
         labels = (torch.randint(G.config.n_classes, (batch_size,), generator=gen).to(p.device)
                   if G.config.n_classes else None)
         G(z, labels)
-    for m in norms:
-        m.momentum = 0.1
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
     return G.eval()
 
 
@@ -348,7 +365,7 @@ def _with_label_vector(model: Generator, z: torch.Tensor, labels) -> torch.Tenso
 # -- the recipes ------------------------------------------------------------------------------
 
 RECIPES = {
-    "gan": dict(config=GANConfig(z_dim=100, g_width=64, d_width=64), epochs=15, batch_size=64,
+    "gan": dict(config=GANConfig(z_dim=100, g_width=64, d_width=96), epochs=20, batch_size=64,
                 lr=2e-4, betas=(0.5, 0.999), ema=0.999, kind="nonsaturating", seed=0),
     "cgan": dict(config=GANConfig(z_dim=100, g_width=64, d_width=64, n_classes=10), epochs=15,
                  batch_size=64, lr=2e-4, betas=(0.5, 0.999), ema=0.999, kind="nonsaturating",
@@ -374,6 +391,8 @@ def train_recipe(name: str = "gan", *, epochs: int | None = None, minutes: float
     recipe = train.recipe(RECIPES, name, "GAN", overrides, epochs)
     if minutes is not None:
         bench.check_minutes(minutes)
+    if recipe["kind"] not in LOSS_KINDS:
+        raise ValueError(f"kind must be one of {LOSS_KINDS}, got {recipe['kind']!r}")
     ema = float(recipe["ema"])
     if not 0.0 <= ema < 1.0:
         raise ValueError(f"ema must be in [0, 1) (0 switches the average off), got {ema!r}")
@@ -398,7 +417,8 @@ def train_recipe(name: str = "gan", *, epochs: int | None = None, minutes: float
                        generator=gen)
         if ema:
             with torch.no_grad():
-                torch._foreach_lerp_(averaged, live, 1.0 - ema)
+                for a, w in zip(averaged, live):
+                    a.lerp_(w, 1.0 - ema)
         return out
 
     def report(step, history):
