@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from drawjourney import bench
+from drawjourney.models._shared import class_labels
 from drawjourney.models.vae import SPOT_CHECK_DIGITS, _positive_int, kl_normal, log_normal
 from drawjourney.models.vae import spot_check, test_bound  # any model with elbo(x, labels)
 
@@ -357,22 +358,7 @@ class DRAW(nn.Module):
             if C:
                 raise ValueError(f"this DRAW is conditional: pass labels, {batch} ints in [0, {C})")
             return None
-        if C == 0:
-            raise ValueError("this DRAW is unconditional (n_classes = 0): call it without labels")
-        try:
-            labels = torch.as_tensor(labels, device=self.canvas0.device)
-        except (TypeError, ValueError, RuntimeError):
-            raise ValueError(f"labels must be {batch} ints in [0, {C}), got "
-                             f"{type(labels).__name__}") from None
-        if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
-            raise ValueError(f"labels must be ints in [0, {C}), got {labels.dtype}")
-        if tuple(labels.shape) != (batch,):
-            raise ValueError(f"labels must have shape ({batch},), one per image, got "
-                             f"{tuple(labels.shape)}")
-        if int(labels.min()) < 0 or int(labels.max()) >= C:
-            raise ValueError(f"labels must lie in [0, {C}), got values in "
-                             f"[{int(labels.min())}, {int(labels.max())}]")
-        return labels.long()
+        return class_labels(labels, C, batch, self.canvas0.device, "this DRAW")
 
 
 def init_canvas(model: DRAW, images: torch.Tensor) -> None:

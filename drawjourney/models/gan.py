@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from drawjourney import bench
+from drawjourney.models._shared import class_labels
 
 LOSS_KINDS = ("nonsaturating", "minimax")
 
@@ -331,25 +332,8 @@ def _images(model: nn.Module, x, unit_range: bool = False) -> torch.Tensor:
 
 
 def _labels(model: nn.Module, labels, batch: int) -> torch.Tensor:
-    C = model.config.n_classes
-    if C == 0:
-        raise ValueError(f"this {type(model).__name__.lower()} is unconditional (n_classes = 0): "
-                         f"call it without labels")
-    device = next(model.parameters()).device
-    try:
-        labels = torch.as_tensor(labels, device=device)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"labels must be {batch} ints in [0, {C}), got "
-                         f"{type(labels).__name__}") from None
-    if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
-        raise ValueError(f"labels must be ints in [0, {C}), got {labels.dtype}")
-    if tuple(labels.shape) != (batch,):
-        raise ValueError(f"labels must have shape ({batch},), one per image, got "
-                         f"{tuple(labels.shape)}")
-    if int(labels.min()) < 0 or int(labels.max()) >= C:
-        raise ValueError(f"labels must lie in [0, {C}), got values in "
-                         f"[{int(labels.min())}, {int(labels.max())}]")
-    return labels.long()
+    return class_labels(labels, model.config.n_classes, batch, next(model.parameters()).device,
+                        f"this {type(model).__name__.lower()}")
 
 
 def _with_label_vector(model: Generator, z: torch.Tensor, labels) -> torch.Tensor:

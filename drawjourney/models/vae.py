@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from drawjourney import bench
+from drawjourney.models._shared import class_labels
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -225,24 +226,8 @@ class VAE(nn.Module):
         return z.to(p.device, p.dtype)
 
     def _labels(self, labels, batch: int) -> torch.Tensor:
-        C = self.config.n_classes
-        if C == 0:
-            raise ValueError("this VAE is unconditional (n_classes = 0): call it without labels")
-        device = next(self.parameters()).device
-        try:
-            labels = torch.as_tensor(labels, device=device)
-        except (TypeError, ValueError, RuntimeError):
-            raise ValueError(f"labels must be {batch} ints in [0, {C}), got "
-                             f"{type(labels).__name__}") from None
-        if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
-            raise ValueError(f"labels must be ints in [0, {C}), got {labels.dtype}")
-        if tuple(labels.shape) != (batch,):
-            raise ValueError(f"labels must have shape ({batch},), one per image, got "
-                             f"{tuple(labels.shape)}")
-        if int(labels.min()) < 0 or int(labels.max()) >= C:
-            raise ValueError(f"labels must lie in [0, {C}), got values in "
-                             f"[{int(labels.min())}, {int(labels.max())}]")
-        return labels.long()
+        return class_labels(labels, self.config.n_classes, batch,
+                            next(self.parameters()).device, "this VAE")
 
     def _with_label(self, h: torch.Tensor, labels, batch: int) -> torch.Tensor:
         C = self.config.n_classes
