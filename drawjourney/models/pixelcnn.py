@@ -1,0 +1,245 @@
+"""Chapter 07: autoregressive models, an exact likelihood one pixel at a time.
+
+p(x) = prod_i p(x_i | x_<i) in raster order (row by row, left to right), each factor a
+Bernoulli for binarized MNIST. One network computes every conditional at once, if no
+output can see its own pixel or any later one: masked convolutions (van den Oord et al.
+2016, "Pixel Recurrent Neural Networks"). Mask "A" (first layer) hides the centre pixel
+and everything after it in raster order; mask "B" (later layers) keeps the centre, which by
+then holds only information about earlier pixels.
+
+Stacked 3x3 masked convolutions miss a wedge of the past up and to the right (the blind
+spot). The gated PixelCNN (van den Oord et al. 2016, "Conditional Image Generation with
+PixelCNN Decoders") splits each layer into a vertical stack, which sees every row above,
+and a horizontal stack, which sees the pixels to the left in the current row and the
+vertical stack shifted down by one row; tanh * sigmoid gates replace the ReLUs, and a label
+(config.n_classes > 0) adds a learned bias to every gate.
+
+All log-likelihoods are in nats; images are (B, 1, S, S) binary in {0, 1}.
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from drawjourney.models._shared import class_labels
+
+MASK_TYPES = ("A", "B")
+
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    """n_layers layers of `channels` feature maps after a first layer of kernel
+    `first_kernel`; gated=True builds the vertical/horizontal gated stacks (kernel
+    `kernel`), False the plain stack of masked convolutions with residual connections;
+    n_classes > 0 conditions on a label. Images are image_size squared."""
+
+    image_size: int = 28
+    n_layers: int = 12
+    channels: int = 64
+    kernel: int = 3
+    first_kernel: int = 7
+    gated: bool = True
+    n_classes: int = 0
+
+    def __post_init__(self):
+        for name, low in (("image_size", 2), ("n_layers", 1), ("channels", 1), ("kernel", 3),
+                          ("first_kernel", 3), ("n_classes", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"PixelCNNConfig.{name} must be an int >= {low}, got {value!r}")
+        for name in ("kernel", "first_kernel"):
+            if getattr(self, name) % 2 == 0:
+                raise ValueError(f"PixelCNNConfig.{name} must be odd (a centre pixel), got "
+                                 f"{getattr(self, name)}")
+        if not isinstance(self.gated, bool):
+            raise ValueError(f"PixelCNNConfig.gated must be True or False, got {self.gated!r}")
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A same-padded convolution whose kernel is zero at and after the centre in raster
+    order (mask "A") or after the centre (mask "B"), so output (i, j) sees only input
+    pixels before (i, j) (A) or up to it (B). Single-plane masking: every input channel
+    of a position counts as that position (one colour channel, as here)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 mask_type: str = "B", bias: bool = True):
+        if mask_type not in MASK_TYPES:
+            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+        if not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be an odd positive int, got {kernel_size!r}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+                         bias=bias)
+        self.mask_type = mask_type
+        self.register_buffer("mask", raster_mask(kernel_size, mask_type), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+def raster_mask(k: int, mask_type: str) -> torch.Tensor:
+    """The (k, k) 0/1 mask of a raster-causal kernel: rows above the centre, and the centre
+    row left of the centre (and the centre itself for mask "B")."""
+    mask = torch.zeros(k, k)
+    c = k // 2
+    mask[:c] = 1
+    mask[c, :c + (mask_type == "B")] = 1
+    return mask
+
+
+class GatedLayer(nn.Module):
+    """One layer of the gated PixelCNN: (v, h) -> (v', h').
+
+    The vertical convolution covers the n = kernel // 2 rows above and the current row (a
+    (n + 1) x kernel window); shifted down one row it reaches the horizontal stack, which
+    sees the current row up to the current pixel ("B") or before it ("A", first layer).
+    Gates: tanh(a) * sigmoid(b); the horizontal stack is residual after the first layer."""
+
+    def __init__(self, in_channels: int, channels: int, kernel: int, first: bool,
+                 n_classes: int = 0):
+        super().__init__()
+        self.n, self.first = kernel // 2, first
+        n = self.n
+        self.v_conv = nn.Conv2d(in_channels, 2 * channels, (n + 1, kernel))
+        self.h_conv = nn.Conv2d(in_channels, 2 * channels, (1, n if first else n + 1))
+        self.v_to_h = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.h_out = nn.Conv2d(channels, channels, 1)
+        self.label_bias = nn.Embedding(n_classes, 4 * channels) if n_classes else None
+
+    def forward(self, v: torch.Tensor, h: torch.Tensor, label: torch.Tensor | None = None):
+        n, H, W = self.n, v.shape[-2], v.shape[-1]
+        v_pre = self.v_conv(F.pad(v, (n, n, n, 0)))                 # rows i-n..i, (H, W)
+        shifted = F.pad(v_pre, (0, 0, 1, 0))[..., :H, :]            # rows i-n-1..i-1
+        if self.first:                                               # columns j-n..j-1
+            h_pre = self.h_conv(F.pad(h, (n, 0, 0, 0)))[..., :W]
+        else:                                                        # columns j-n..j
+            h_pre = self.h_conv(F.pad(h, (n, 0, 0, 0)))
+        h_pre = h_pre + self.v_to_h(shifted)
+        if label is not None:
+            bias_v, bias_h = self.label_bias(label)[:, :, None, None].chunk(2, dim=1)
+            v_pre, h_pre = v_pre + bias_v, h_pre + bias_h
+        v_new = _gate(v_pre)
+        h_new = self.h_out(_gate(h_pre))
+        return v_new, h_new if self.first else h + h_new
+
+
+def _gate(x: torch.Tensor) -> torch.Tensor:
+    a, b = x.chunk(2, dim=1)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+class PixelCNN(nn.Module):
+    """Bernoulli logits of every pixel given the pixels before it: forward(x) -> (B, 1, S, S)."""
+
+    def __init__(self, config: PixelCNNConfig = PixelCNNConfig()):
+        super().__init__()
+        if not isinstance(config, PixelCNNConfig):
+            raise TypeError(f"config must be a PixelCNNConfig, got {type(config).__name__}")
+        self.config = config
+        C, k = config.channels, config.kernel
+        if config.gated:
+            self.layers = nn.ModuleList(
+                [GatedLayer(1, C, config.first_kernel, first=True, n_classes=config.n_classes)]
+                + [GatedLayer(C, C, k, first=False, n_classes=config.n_classes)
+                   for _ in range(config.n_layers - 1)])
+        else:
+            self.first = MaskedConv2d(1, C, config.first_kernel, "A")
+            self.layers = nn.ModuleList(MaskedConv2d(C, C, k, "B")
+                                        for _ in range(config.n_layers - 1))
+            self.label_bias = (nn.Embedding(config.n_classes, C * config.n_layers)
+                               if config.n_classes else None)
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(C, C, 1), nn.ReLU(), nn.Conv2d(C, 1, 1))
+
+    def forward(self, x: torch.Tensor, labels=None) -> torch.Tensor:
+        """Logits of p(x_i = 1 | x_<i [, y]) for every pixel i: (B, 1, S, S)."""
+        x = self._images(x)
+        label = self._labels(labels, x.shape[0])
+        inputs = 2 * x - 1                                           # {-1, 1}: zero = unknown
+        if self.config.gated:
+            v = h = inputs
+            for layer in self.layers:
+                v, h = layer(v, h, label)
+            return self.head(h)
+        biases = (self.label_bias(label)[:, :, None, None].chunk(self.config.n_layers, dim=1)
+                  if label is not None else [0.0] * self.config.n_layers)
+        h = torch.relu(self.first(inputs) + biases[0])
+        for layer, bias in zip(self.layers, biases[1:]):
+            h = h + torch.relu(layer(h) + bias)
+        return self.head(h)
+
+    def log_prob(self, x: torch.Tensor, labels=None) -> torch.Tensor:
+        """log p(x [| y]) in nats, exact: (B,)."""
+        x = self._images(x)
+        logits = self(x, labels)
+        return (logits * x - F.softplus(logits)).flatten(1).sum(1)
+
+    @torch.no_grad()
+    def sample(self, n: int, labels=None, given=None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """n binary images (n, 1, S, S), drawn pixel by pixel in raster order (one network
+        pass per pixel). given = (images, known): pixels where `known` is True are kept
+        from `images` (completion), the rest are drawn conditioned on them."""
+        n = _positive_int("n", n)
+        S = self.config.image_size
+        p = next(self.parameters())
+        x = torch.zeros(n, 1, S, S, device=p.device, dtype=p.dtype)
+        known = torch.zeros_like(x, dtype=torch.bool)
+        if given is not None:
+            x, known = self._given(given, n)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        gen_device = generator.device if generator is not None else p.device
+        uniforms = torch.rand(n, 1, S, S, generator=generator, device=gen_device).to(p.device)
+        for i in range(S):
+            for j in range(S):
+                if bool(known[:, :, i, j].all()):
+                    continue
+                prob = torch.sigmoid(self(x, labels)[:, :, i, j])
+                draw = (uniforms[:, :, i, j] < prob).to(x.dtype)
+                x[:, :, i, j] = torch.where(known[:, :, i, j], x[:, :, i, j], draw)
+        return x
+
+    # -- checks ------------------------------------------------------------------------------
+    def _images(self, x) -> torch.Tensor:
+        S = self.config.image_size
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be an image tensor (B, 1, {S}, {S}), got {type(x).__name__}")
+        if x.dim() != 4 or tuple(x.shape[1:]) != (1, S, S) or x.shape[0] == 0:
+            raise ValueError(f"x must be images of shape (B, 1, {S}, {S}) with B >= 1, "
+                             f"got {tuple(x.shape)}")
+        p = next(self.parameters())
+        x = x.to(p.device, p.dtype)
+        if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise ValueError("x must hold pixel values in [0, 1] (binarized MNIST: 0 or 1)")
+        return x
+
+    def _labels(self, labels, batch: int) -> torch.Tensor | None:
+        C = self.config.n_classes
+        if labels is None:
+            if C:
+                raise ValueError(f"this PixelCNN is conditional: pass labels, {batch} ints in "
+                                 f"[0, {C})")
+            return None
+        return class_labels(labels, C, batch, next(self.parameters()).device, "this PixelCNN")
+
+    def _given(self, given, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        S = self.config.image_size
+        if not isinstance(given, (tuple, list)) or len(given) != 2:
+            raise ValueError("given must be a pair (images, known): images (n, 1, S, S) in "
+                             "{0, 1} and a boolean mask of the same shape, True where kept")
+        images, known = given
+        images = self._images(images)
+        if not isinstance(known, torch.Tensor) or known.dtype != torch.bool \
+                or tuple(known.shape) != (n, 1, S, S) or images.shape[0] != n:
+            raise ValueError(f"given must hold {n} images and a bool mask, both of shape "
+                             f"({n}, 1, {S}, {S})")
+        return images.clone(), known.to(images.device)
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
