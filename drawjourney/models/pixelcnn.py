@@ -110,20 +110,31 @@ class GatedLayer(nn.Module):
         self.label_bias = nn.Embedding(n_classes, 4 * channels) if n_classes else None
 
     def forward(self, v: torch.Tensor, h: torch.Tensor, label: torch.Tensor | None = None):
-        n, H, W = self.n, v.shape[-2], v.shape[-1]
-        v_pre = self.v_conv(F.pad(v, (n, n, n, 0)))                 # rows i-n..i, (H, W)
-        shifted = F.pad(v_pre, (0, 0, 1, 0))[..., :H, :]            # rows i-n-1..i-1
+        v_conv, v_new = self.vertical(v, label)
+        shifted = F.pad(v_conv, (0, 0, 1, 0))[..., :v.shape[-2], :]  # rows i-n-1..i-1
+        return v_new, self.horizontal(h, shifted, label)
+
+    def vertical(self, v: torch.Tensor, label: torch.Tensor | None = None):
+        """(the vertical convolution, rows i-n..i, before the label bias; the gated v')."""
+        n = self.n
+        v_conv = self.v_conv(F.pad(v, (n, n, n, 0)))
+        return v_conv, _gate(v_conv + self._bias(label, 0))
+
+    def horizontal(self, h: torch.Tensor, shifted: torch.Tensor,
+                   label: torch.Tensor | None = None) -> torch.Tensor:
+        """h' from h (rows as given) and the vertical convolution shifted down one row."""
+        n, W = self.n, h.shape[-1]
+        h_pre = self.h_conv(F.pad(h, (n, 0, 0, 0)))                 # columns j-n..j
         if self.first:                                               # columns j-n..j-1
-            h_pre = self.h_conv(F.pad(h, (n, 0, 0, 0)))[..., :W]
-        else:                                                        # columns j-n..j
-            h_pre = self.h_conv(F.pad(h, (n, 0, 0, 0)))
-        h_pre = h_pre + self.v_to_h(shifted)
-        if label is not None:
-            bias_v, bias_h = self.label_bias(label)[:, :, None, None].chunk(2, dim=1)
-            v_pre, h_pre = v_pre + bias_v, h_pre + bias_h
-        v_new = _gate(v_pre)
+            h_pre = h_pre[..., :W]
+        h_pre = h_pre + self.v_to_h(shifted) + self._bias(label, 1)
         h_new = self.h_out(_gate(h_pre))
-        return v_new, h_new if self.first else h + h_new
+        return h_new if self.first else h + h_new
+
+    def _bias(self, label: torch.Tensor | None, part: int):
+        if label is None:
+            return 0.0
+        return self.label_bias(label)[:, :, None, None].chunk(2, dim=1)[part]
 
 
 def _gate(x: torch.Tensor) -> torch.Tensor:
@@ -156,8 +167,12 @@ class PixelCNN(nn.Module):
     def forward(self, x: torch.Tensor, labels=None) -> torch.Tensor:
         """Logits of p(x_i = 1 | x_<i [, y]) for every pixel i: (B, 1, S, S)."""
         x = self._images(x)
-        label = self._labels(labels, x.shape[0])
-        inputs = 2 * x - 1                                           # {-1, 1}: zero = unknown
+        return self._logits(2 * x - 1, self._labels(labels, x.shape[0]))
+
+    def _logits(self, inputs: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
+        """The network on inputs in {-1, 1} (0 is the padding outside the image), of any
+        height: a band of rows gives the rows' logits exactly where the band reaches up
+        far enough."""
         if self.config.gated:
             v = h = inputs
             for layer in self.layers:
@@ -201,6 +216,72 @@ class PixelCNN(nn.Module):
                 draw = (uniforms[:, :, i, j] < prob).to(x.dtype)
                 x[:, :, i, j] = torch.where(known[:, :, i, j], x[:, :, i, j], draw)
         return x
+
+    @torch.no_grad()
+    def sample_fast(self, n: int, labels=None, given=None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """`sample`'s images (same arguments, same draws), computed with less work.
+
+        Gated network: the vertical stack runs once per row, on only the rows that can reach
+        the next one, and the horizontal stack once per pixel on that single row (a row
+        depends on the rows above only through the vertical stack). Plain network: each
+        pixel's pass runs on the rows that can reach it (its receptive field's height)."""
+        n = _positive_int("n", n)
+        S, cfg = self.config.image_size, self.config
+        p = next(self.parameters())
+        x = torch.zeros(n, 1, S, S, device=p.device, dtype=p.dtype)
+        known = torch.zeros_like(x, dtype=torch.bool)
+        if given is not None:
+            x, known = self._given(given, n)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        gen_device = generator.device if generator is not None else p.device
+        uniforms = torch.rand(n, 1, S, S, generator=generator, device=gen_device).to(p.device)
+        label = self._labels(labels, n)
+        for i in range(S):
+            if bool(known[:, :, i].all()):
+                continue
+            lo = self._band_start(i)
+            if cfg.gated:
+                shifted = self._shifted_row(2 * x[:, :, lo:i] - 1, label, n, S)
+            for j in range(S):
+                if bool(known[:, :, i, j].all()):
+                    continue
+                if cfg.gated:
+                    logit = self._row_logits(2 * x[:, :, i:i + 1] - 1, shifted, label)[:, :, 0, j]
+                else:
+                    logit = self._logits(2 * x[:, :, lo:i + 1] - 1, label)[:, :, -1, j]
+                draw = (uniforms[:, :, i, j] < torch.sigmoid(logit)).to(x.dtype)
+                x[:, :, i, j] = torch.where(known[:, :, i, j], x[:, :, i, j], draw)
+        return x
+
+    def _band_start(self, i: int) -> int:
+        """The first input row `sample_fast` needs for row i: the receptive field's height
+        above it (plus the vertical stack's one-row shift in the gated network)."""
+        cfg = self.config
+        reach = cfg.first_kernel // 2 + (cfg.n_layers - 1) * (cfg.kernel // 2)
+        return max(0, i - reach - (1 if cfg.gated else 0))
+
+    def _row_logits(self, row: torch.Tensor, shifted: list[torch.Tensor], label) -> torch.Tensor:
+        """Logits of one row (B, 1, 1, S) from its inputs and each layer's shifted vertical
+        convolution (`_shifted_row`): the gated network's horizontal stack alone."""
+        h = row
+        for layer, shift in zip(self.layers, shifted):
+            h = layer.horizontal(h, shift, label)
+        return self.head(h)
+
+    def _shifted_row(self, rows: torch.Tensor, label, n: int, S: int) -> list[torch.Tensor]:
+        """Each layer's vertical convolution at the row above the one being drawn (zeros
+        above the image): what the horizontal stack of that row receives. rows: the inputs
+        of the rows above, on the {-1, 1} scale, far enough up to be exact."""
+        if rows.shape[-2] == 0:
+            return [torch.zeros(n, 2 * layer.h_out.in_channels, 1, S, device=rows.device,
+                                dtype=rows.dtype) for layer in self.layers]
+        out, v = [], rows
+        for layer in self.layers:
+            v_conv, v = layer.vertical(v, label)
+            out.append(v_conv[..., -1:, :])
+        return out
 
     # -- checks ------------------------------------------------------------------------------
     def _images(self, x) -> torch.Tensor:
