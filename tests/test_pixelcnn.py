@@ -154,3 +154,24 @@ def test_the_fast_paths_row_logits_equal_the_whole_networks(gated):
             else:
                 row = model._logits(2 * x[:, :, lo:i + 1] - 1, label)[:, :, -1]
             torch.testing.assert_close(row, full[:, :, i], rtol=1e-5, atol=1e-5)
+
+
+def test_a_short_recipe_run_lowers_the_nll_and_is_registered(data_root):
+    from drawjourney import bench, data, runtime
+
+    tiny = PixelCNNConfig(n_layers=2, channels=8)
+    test = data.mnist("test", binarize="static")
+    runtime.seed(0)                                         # the recipe's seed: the same start
+    untrained = PixelCNN(tiny).eval()
+    model, history = pixelcnn.train_recipe("pixelcnn", minutes=0.1, config=tiny, progress=False)
+    assert not model.training and history.steps >= 1
+    before = float(pixelcnn.test_nll(untrained, test.images[:200]).mean())
+    after = float(pixelcnn.test_nll(model, test.images[:200]).mean())
+    assert after < before                                   # a few steps of maximum likelihood
+    family = bench.families()["pixelcnn"]
+    assert family.model_class is PixelCNN and not family.conditional
+    key, estimate, standard_error = family.spot_check(model, {})
+    assert key == "test_nll_nats" and standard_error > 0
+    assert estimate == pytest.approx(float(pixelcnn.test_nll(model, test.images[:1000]).mean()))
+    with pytest.raises(TypeError, match="unknown recipe settings"):
+        pixelcnn.train_recipe("pixelcnn", minutes=0.05, layers=3)
