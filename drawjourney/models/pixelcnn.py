@@ -199,17 +199,8 @@ class PixelCNN(nn.Module):
         """n binary images (n, 1, S, S), drawn pixel by pixel in raster order (one network
         pass per pixel). given = (images, known): pixels where `known` is True are kept
         from `images` (completion), the rest are drawn conditioned on them."""
-        n = _positive_int("n", n)
+        x, known, uniforms = self._start(n, given, generator)
         S = self.config.image_size
-        p = next(self.parameters())
-        x = torch.zeros(n, 1, S, S, device=p.device, dtype=p.dtype)
-        known = torch.zeros_like(x, dtype=torch.bool)
-        if given is not None:
-            x, known = self._given(given, n)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        gen_device = generator.device if generator is not None else p.device
-        uniforms = torch.rand(n, 1, S, S, generator=generator, device=gen_device).to(p.device)
         for i in range(S):
             for j in range(S):
                 if bool(known[:, :, i, j].all()):
@@ -228,17 +219,8 @@ class PixelCNN(nn.Module):
         the next one, and the horizontal stack once per pixel on that single row (a row
         depends on the rows above only through the vertical stack). Plain network: each
         pixel's pass runs on the rows that can reach it (its receptive field's height)."""
-        n = _positive_int("n", n)
+        x, known, uniforms = self._start(n, given, generator)
         S, cfg = self.config.image_size, self.config
-        p = next(self.parameters())
-        x = torch.zeros(n, 1, S, S, device=p.device, dtype=p.dtype)
-        known = torch.zeros_like(x, dtype=torch.bool)
-        if given is not None:
-            x, known = self._given(given, n)
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        gen_device = generator.device if generator is not None else p.device
-        uniforms = torch.rand(n, 1, S, S, generator=generator, device=gen_device).to(p.device)
         label = self._labels(labels, n)
         for i in range(S):
             if bool(known[:, :, i].all()):
@@ -256,6 +238,23 @@ class PixelCNN(nn.Module):
                 draw = (uniforms[:, :, i, j] < torch.sigmoid(logit)).to(x.dtype)
                 x[:, :, i, j] = torch.where(known[:, :, i, j], x[:, :, i, j], draw)
         return x
+
+    def _start(self, n, given, generator):
+        """What both samplers start from: the canvas (zeros, or the given pixels), the mask
+        of known pixels, and one uniform number per pixel, drawn on the generator's device
+        (so both samplers, on any device, make the same Bernoulli draws)."""
+        n = _positive_int("n", n)
+        S = self.config.image_size
+        p = next(self.parameters())
+        x = torch.zeros(n, 1, S, S, device=p.device, dtype=p.dtype)
+        known = torch.zeros_like(x, dtype=torch.bool)
+        if given is not None:
+            x, known = self._given(given, n)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        gen_device = generator.device if generator is not None else p.device
+        uniforms = torch.rand(n, 1, S, S, generator=generator, device=gen_device).to(p.device)
+        return x, known, uniforms
 
     def _band_start(self, i: int) -> int:
         """The first input row `sample_fast` needs for row i: the receptive field's height
