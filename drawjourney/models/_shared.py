@@ -24,3 +24,19 @@ def class_labels(labels, n_classes: int, batch: int, device, owner: str) -> torc
         raise ValueError(f"labels must lie in [0, {C}), got values in "
                          f"[{int(labels.min())}, {int(labels.max())}]")
     return labels.long()
+
+
+def unit_images(x, size: int, like: torch.Tensor,
+                hint: str = "binarized MNIST for the likelihoods") -> torch.Tensor:
+    """x as (B, 1, size, size) pixels in [0, 1] on `like`'s device and dtype, or a clear
+    TypeError / ValueError; `hint` says in the message what the pixels should be."""
+    S = size
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be an image tensor (B, 1, {S}, {S}), got {type(x).__name__}")
+    if x.dim() != 4 or tuple(x.shape[1:]) != (1, S, S) or x.shape[0] == 0:
+        raise ValueError(f"x must be images of shape (B, 1, {S}, {S}) with B >= 1, "
+                         f"got {tuple(x.shape)}")
+    x = x.to(like.device, like.dtype)
+    if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise ValueError(f"x must hold pixel values in [0, 1] ({hint})")
+    return x

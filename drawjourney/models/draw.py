@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from drawjourney import bench
-from drawjourney.models._shared import class_labels
+from drawjourney.models._shared import class_labels, unit_images
 from drawjourney.models.vae import SPOT_CHECK_DIGITS, _positive_int, kl_normal, log_normal
 from drawjourney.models.vae import spot_check, test_bound  # any model with elbo(x, labels)
 
@@ -339,17 +339,7 @@ class DRAW(nn.Module):
 
     # -- checks ---------------------------------------------------------------------------------
     def _inputs(self, x, labels) -> tuple[torch.Tensor, torch.Tensor | None]:
-        S = self.config.image_size
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be an image tensor (B, 1, {S}, {S}), got {type(x).__name__}")
-        if x.dim() != 4 or tuple(x.shape[1:]) != (1, S, S) or x.shape[0] == 0:
-            raise ValueError(f"x must be images of shape (B, 1, {S}, {S}) with B >= 1, "
-                             f"got {tuple(x.shape)}")
-        p = self.canvas0
-        x = x.to(p.device, p.dtype)
-        if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-            raise ValueError("x must hold pixel values in [0, 1] (binarized MNIST for the "
-                             "likelihoods)")
+        x = unit_images(x, self.config.image_size, self.canvas0)
         return x, self._labels(labels, x.shape[0])
 
     def _labels(self, labels, batch: int) -> torch.Tensor | None:

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from drawjourney import bench
-from drawjourney.models._shared import class_labels
+from drawjourney.models._shared import class_labels, unit_images
 
 MASK_TYPES = ("A", "B")
 
@@ -286,17 +286,8 @@ class PixelCNN(nn.Module):
 
     # -- checks ------------------------------------------------------------------------------
     def _images(self, x) -> torch.Tensor:
-        S = self.config.image_size
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be an image tensor (B, 1, {S}, {S}), got {type(x).__name__}")
-        if x.dim() != 4 or tuple(x.shape[1:]) != (1, S, S) or x.shape[0] == 0:
-            raise ValueError(f"x must be images of shape (B, 1, {S}, {S}) with B >= 1, "
-                             f"got {tuple(x.shape)}")
-        p = next(self.parameters())
-        x = x.to(p.device, p.dtype)
-        if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-            raise ValueError("x must hold pixel values in [0, 1] (binarized MNIST: 0 or 1)")
-        return x
+        return unit_images(x, self.config.image_size, next(self.parameters()),
+                           "binarized MNIST: 0 or 1")
 
     def _labels(self, labels, batch: int) -> torch.Tensor | None:
         C = self.config.n_classes

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from drawjourney import bench
-from drawjourney.models._shared import class_labels
+from drawjourney.models._shared import class_labels, unit_images
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -202,18 +202,7 @@ class VAE(nn.Module):
 
     # -- checks ------------------------------------------------------------------------------
     def _images(self, x) -> torch.Tensor:
-        S = self.config.image_size
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be an image tensor (B, 1, {S}, {S}), got {type(x).__name__}")
-        if x.dim() != 4 or tuple(x.shape[1:]) != (1, S, S) or x.shape[0] == 0:
-            raise ValueError(f"x must be images of shape (B, 1, {S}, {S}) with B >= 1, "
-                             f"got {tuple(x.shape)}")
-        p = next(self.parameters())
-        x = x.to(p.device, p.dtype)
-        if not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-            raise ValueError("x must hold pixel values in [0, 1] (binarized MNIST for the "
-                             "likelihoods)")
-        return x
+        return unit_images(x, self.config.image_size, next(self.parameters()))
 
     def _latent(self, z) -> torch.Tensor:
         D = self.config.z_dim
