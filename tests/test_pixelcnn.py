@@ -169,7 +169,7 @@ def test_a_short_recipe_run_lowers_the_nll_and_is_registered(data_root):
     after = float(pixelcnn.test_nll(model, test.images[:200]).mean())
     assert after < before                                   # a few steps of maximum likelihood
     family = bench.families()["pixelcnn"]
-    assert family.model_class is PixelCNN and not family.conditional
+    assert family.model_class is PixelCNN and family.conditional
     key, estimate, standard_error = family.spot_check(model, {})
     assert key == "test_nll_nats" and standard_error > 0
     assert estimate == pytest.approx(float(pixelcnn.test_nll(model, test.images[:1000]).mean()))
