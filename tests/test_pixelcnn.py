@@ -151,6 +151,10 @@ def test_the_fast_paths_row_logits_equal_the_whole_networks(gated):
             if gated:
                 shifted = model._shifted_row(2 * x[:, :, lo:i] - 1, label, 2, size)
                 row = model._row_logits(2 * x[:, :, i:i + 1] - 1, shifted, label)[:, :, 0]
+                pixels = torch.stack([model._pixel_logit(2 * x[:, :, i:i + 1] - 1, shifted,
+                                                         label, j) for j in range(size)], -1)
+                torch.testing.assert_close(pixels[:, 0], full[:, :, i].squeeze(1), rtol=1e-5,
+                                           atol=1e-5)    # each pixel from its columns alone
             else:
                 row = model._logits(2 * x[:, :, lo:i + 1] - 1, label)[:, :, -1]
             torch.testing.assert_close(row, full[:, :, i], rtol=1e-5, atol=1e-5)

@@ -228,8 +228,9 @@ class PixelCNN(nn.Module):
 
         Gated network: the vertical stack runs once per row, on only the rows that can reach
         the next one, and the horizontal stack once per pixel on that single row (a row
-        depends on the rows above only through the vertical stack). Plain network: each
-        pixel's pass runs on the rows that can reach it (its receptive field's height)."""
+        depends on the rows above only through the vertical stack), on only the columns that
+        can reach the pixel. Plain network: each pixel's pass runs on the rows that can reach
+        it (its receptive field's height)."""
         x, known, uniforms, labels = self._start(n, labels, given, generator)
         S, cfg = self.config.image_size, self.config
         label = self._labels(labels, n)
@@ -243,7 +244,7 @@ class PixelCNN(nn.Module):
                 if bool(known[:, :, i, j].all()):
                     continue
                 if cfg.gated:
-                    logit = self._row_logits(2 * x[:, :, i:i + 1] - 1, shifted, label)[:, :, 0, j]
+                    logit = self._pixel_logit(2 * x[:, :, i:i + 1] - 1, shifted, label, j)
                 else:
                     logit = self._logits(2 * x[:, :, lo:i + 1] - 1, label)[:, :, -1, j]
                 draw = (uniforms[:, :, i, j] < torch.sigmoid(logit)).to(x.dtype)
@@ -271,12 +272,15 @@ class PixelCNN(nn.Module):
                                        replacement=True, generator=generator).to(p.device)
         return x, known, uniforms, labels
 
+    def _reach(self) -> int:
+        """How far the receptive field reaches up (and, in a row, left) of a pixel."""
+        cfg = self.config
+        return cfg.first_kernel // 2 + (cfg.n_layers - 1) * (cfg.kernel // 2)
+
     def _band_start(self, i: int) -> int:
         """The first input row `sample_fast` needs for row i: the receptive field's height
         above it (plus the vertical stack's one-row shift in the gated network)."""
-        cfg = self.config
-        reach = cfg.first_kernel // 2 + (cfg.n_layers - 1) * (cfg.kernel // 2)
-        return max(0, i - reach - (1 if cfg.gated else 0))
+        return max(0, i - self._reach() - (1 if self.config.gated else 0))
 
     def _row_logits(self, row: torch.Tensor, shifted: list[torch.Tensor], label) -> torch.Tensor:
         """Logits of one row (B, 1, 1, S) from its inputs and each layer's shifted vertical
@@ -285,6 +289,14 @@ class PixelCNN(nn.Module):
         for layer, shift in zip(self.layers, shifted):
             h = layer.horizontal(h, shift, label)
         return self.head(h)
+
+    def _pixel_logit(self, row: torch.Tensor, shifted: list[torch.Tensor], label,
+                     j: int) -> torch.Tensor:
+        """The logit of pixel j of one row (B, 1) from `_row_logits` on only the columns
+        that can reach it (exact: a column further left cannot change it)."""
+        lo = max(0, j - self._reach())
+        return self._row_logits(row[..., lo:j + 1], [s[..., lo:j + 1] for s in shifted],
+                                label)[:, :, 0, -1]
 
     def _shifted_row(self, rows: torch.Tensor, label, n: int, S: int) -> list[torch.Tensor]:
         """Each layer's vertical convolution at the row above the one being drawn (zeros
