@@ -34,6 +34,9 @@ class Family:
         under their checkpoint keys, e.g. {"test_nll_bound_nats": 88.0,
         "test_nll_estimator": "IWAE k=5000"}.
     spot_check: see the field's note.
+    test_metrics(model) -> dict: further numbers measured on the family's test data where it
+        has no likelihood, recorded under their keys (each starting with "test_"), e.g. a
+        diffusion model's {"test_eps_mse": 0.03}.
     """
 
     name: str
@@ -46,6 +49,7 @@ class Family:
     spot_check: Callable[[nn.Module, dict], tuple[str, float, float]] | None = None
     """spot_check(model, recorded_metrics) -> (metric key, estimate, standard error): one
     recorded metric re-measured cheaply on a small fixed batch (for shipped checkpoints)."""
+    test_metrics: Callable[[nn.Module], dict] | None = None
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -169,6 +173,12 @@ def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
         result["likelihood"], result["likelihood_unit"] = value, unit
         if extras:
             result.update(extras[0])
+    if family.test_metrics is not None:
+        extra = family.test_metrics(model)
+        if not all(isinstance(k, str) and k.startswith("test_") for k in extra):
+            raise ValueError(f"family {family.name}: test_metrics keys must start with "
+                             f"'test_', got {sorted(extra)}")
+        result.update(extra)
     if save_to is not None and checkpoint is None:
         ckpt.save(model, save_to, metrics=checkpoint_metrics(result),
                   note=f"bench recipe, {minutes} min budget")

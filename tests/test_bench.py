@@ -71,6 +71,20 @@ def test_likelihood_extras_reach_the_checkpoint_metrics(data_root):
     assert "likelihood" not in recorded
 
 
+def test_test_metrics_of_a_family_without_a_likelihood_reach_the_checkpoint(data_root):
+    """A family with no likelihood (diffusion) records its own test-set numbers."""
+    import dataclasses
+
+    family = dataclasses.replace(FAMILY, likelihood=None,
+                                 test_metrics=lambda model: {"test_eps_mse": 0.25})
+    result = bench.measure_family(family, minutes=0.1, n_samples=100)
+    recorded = bench.checkpoint_metrics(result)
+    assert recorded["test_eps_mse"] == 0.25 and "test_nll_nats" not in recorded
+    bad = dataclasses.replace(family, test_metrics=lambda model: {"eps_mse": 0.25})
+    with pytest.raises(ValueError, match="must start with 'test_'"):
+        bench.measure_family(bad, minutes=0.1, n_samples=100)
+
+
 def test_registered_families_are_found_without_naming_them():
     families = bench.families()
     assert {"mlp", "conv", "rbm", "vae", "cvae", "draw", "draw_noattn", "draw_cond"} <= set(families)

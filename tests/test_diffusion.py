@@ -269,3 +269,22 @@ def test_bad_input_gives_clear_errors():
         UNetConfig(image_size=30)
     with pytest.raises(ValueError, match="unconditional"):
         tiny(n_classes=0)(x, 1, [1, 2])
+
+
+def test_the_bench_family_samples_guided_images_and_spot_checks_the_test_loss(data_root):
+    from drawjourney import bench, data
+    from drawjourney.models import diffusion
+
+    family = bench.families()["diffusion"]
+    assert family.model_class is UNet and family.conditional and family.likelihood is None
+    model = UNet(UNetConfig(channels=8, n_res=1, T=50)).eval()
+    images = family.sample(model, 4, torch.tensor([0, 1, 2, 3]))
+    assert images.shape == (4, 1, 28, 28) and 0 <= images.min() <= images.max() <= 1
+    test = data.mnist("test")
+    a = diffusion.test_eps_mse(model, test.images[:50], test.labels[:50])
+    b = diffusion.test_eps_mse(model, test.images[:50], test.labels[:50])
+    assert torch.equal(a, b) and a.shape == (50,)
+    # an untrained network predicts zero noise: the error is the noise's variance, about 1
+    assert abs(float(a.mean()) - 1.0) < 0.1
+    key, value, se = family.spot_check(model, {})
+    assert key == "test_eps_mse" and se > 0 and abs(value - 1.0) < 4 * se + 0.05

@@ -483,3 +483,72 @@ def train_recipe(name: str = "diffusion", *, epochs: int | None = None,
                         progress=progress, every=every, desc=name,
                         callback=None if callback is None else lambda s, h: callback(s, h, averaged))
     return averaged.eval(), history
+
+
+# -- the bench family -------------------------------------------------------------------------
+
+BENCH_STEPS = 50
+"""The harness samples with DDIM in this many steps (chapter 09 measures DDPM-1000 too)."""
+BENCH_GUIDANCE = 1.0
+"""The guidance weight w of the harness's samples."""
+
+
+@torch.no_grad()
+def test_eps_mse(model: UNet, images: torch.Tensor, labels=None, *, seed: int = 0,
+                 batch_size: int = 500) -> torch.Tensor:
+    """The noise-prediction error per image (B,), float64 on the CPU, at steps and noise
+    drawn from a generator seeded with `seed` (the same for every model): the training
+    loss on held-out images, given their labels."""
+    device = model.inp.weight.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    s = model.schedule
+    out = []
+    for i in range(0, images.shape[0], batch_size):
+        x0 = to_model_scale(_images(images[i:i + batch_size], model))
+        t = torch.randint(0, s.T, (x0.shape[0],), generator=generator, device=device)
+        eps = torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype)
+        tokens = model.label_tokens(None if labels is None else labels[i:i + batch_size],
+                                    x0.shape[0])
+        err = (model._eps(q_sample(s, x0, t, eps), t, tokens) - eps).pow(2)
+        out.append(err.flatten(1).mean(1).to("cpu", torch.float64))
+    return torch.cat(out)
+
+
+def _bench_train(minutes: float | None, device: torch.device) -> UNet:
+    return train_recipe("diffusion", minutes=minutes, device=device, progress=minutes is None)[0]
+
+
+def _bench_sample(model: UNet, n: int, labels: torch.Tensor | None) -> torch.Tensor:
+    guided = labels is not None and model.config.n_classes > 0
+    return ddim_sample(model, model.schedule, n, BENCH_STEPS,
+                       labels=labels if guided else None,
+                       guidance=BENCH_GUIDANCE if guided else 0.0)
+
+
+def _bench_test_metrics(model: UNet) -> dict:
+    from drawjourney import data
+
+    test = data.mnist("test", size=model.config.image_size, device=model.inp.weight.device)
+    labels = test.labels if model.config.n_classes else None
+    return {"test_eps_mse": float(test_eps_mse(model, test.images, labels).mean())}
+
+
+SPOT_CHECK_DIGITS = 1000
+
+
+def spot_check(model: UNet, recorded_metrics: dict) -> tuple[str, float, float]:
+    """("test_eps_mse", on the first 1000 test digits, its standard error)."""
+    from drawjourney import data
+
+    test = data.mnist("test", size=model.config.image_size, device=model.inp.weight.device)
+    n = SPOT_CHECK_DIGITS
+    labels = test.labels[:n] if model.config.n_classes else None
+    err = test_eps_mse(model, test.images[:n], labels)
+    return "test_eps_mse", float(err.mean()), float(err.std()) / math.sqrt(n)
+
+
+bench.register(bench.Family(
+    name="diffusion", description="class-conditional DDPM U-Net with classifier-free guidance "
+                                  "(chapter 09); sampled by DDIM-50 at w = 1",
+    model_class=UNet, train=_bench_train, sample=_bench_sample, conditional=True,
+    spot_check=spot_check, test_metrics=_bench_test_metrics))
