@@ -161,7 +161,7 @@ def frames(ctx):
 
 def _cases() -> list[Case]:
     from drawjourney import bench, checkpoint, data, metrics, plot, runtime, widgets
-    from drawjourney.models import mlp, vae
+    from drawjourney.models import flow, mlp, vae
 
     cases = [
         # runtime
@@ -389,6 +389,34 @@ def _cases() -> list[Case]:
              lambda c: vae.VAE(vae.VAEConfig(hidden=(8,))).elbo(c.digits[:4], c.labels[:4])),
         Case("VAE.log_importance_weights(k=0)", r"\bk\b", lambda c: vae.VAE(vae.VAEConfig(hidden=(8,)))
              .log_importance_weights(c.digits[:4], 0)),
+        # models/flow
+        Case("FlowConfig(n_scales=3) for 28x28", "divisible", lambda c: flow.FlowConfig(n_scales=3)),
+        Case("FlowConfig(alpha=0.5)", "alpha", lambda c: flow.FlowConfig(alpha=0.5)),
+        Case("FlowConfig(n_scales=True)", "n_scales", lambda c: flow.FlowConfig(n_scales=True)),
+        Case("RealNVP(config=dict)", "FlowConfig", lambda c: flow.RealNVP(dict(n_scales=1))),
+        Case("RealNVP.log_prob(16x16 digits)", r"\(B, 1, 28, 28\)", lambda c: _flow().log_prob(c.small[:4])),
+        Case("RealNVP.log_prob(x in [0, 2])", r"\[0, 1\]", lambda c: _flow().log_prob(c.digits[:4] * 2)),
+        Case("RealNVP.log_prob(NaN)", r"\[0, 1\]", lambda c: _flow().log_prob(_with_nan(c.digits[:4]))),
+        Case("RealNVP.log_prob(a list)", "tensor", lambda c: _flow().log_prob([0.5] * 784)),
+        Case("RealNVP.log_prob(labels, unconditional)", "unconditional",
+             lambda c: _flow().log_prob(c.digits[:4], c.labels[:4])),
+        Case("RealNVP.log_prob(label 10)", "labels", lambda c: _flow(10).log_prob(c.digits[:2], [0, 10])),
+        Case("RealNVP.log_prob(3 labels for 2)", "labels", lambda c: _flow(10).log_prob(c.digits[:2], [0, 1, 2])),
+        Case("RealNVP.log_prob(generator=3)", "generator", lambda c: _flow().log_prob(c.digits[:2], generator=3)),
+        Case("RealNVP.forward(NaN)", "NaN", lambda c: _flow()(torch.full((2, 1, 28, 28), float("nan")))),
+        Case("RealNVP.inverse(16x16)", r"\(B, 1, 28, 28\)", lambda c: _flow().inverse(torch.zeros(2, 1, 16, 16))),
+        Case("RealNVP.sample(n=0)", r"\bn\b", lambda c: _flow().sample(0)),
+        Case("RealNVP.sample(n=2.5)", r"\bn\b", lambda c: _flow().sample(2.5)),
+        Case("RealNVP.sample(temperature=-1)", "temperature", lambda c: _flow().sample(2, temperature=-1.0)),
+        Case("RealNVP.sample(temperature=nan)", "temperature", lambda c: _flow().sample(2, temperature=float("nan"))),
+        Case("RealNVP.sample(float labels)", "labels", lambda c: _flow(10).sample(2, labels=torch.tensor([0.0, 1.0]))),
+        Case("RealNVP.sample(generator=0)", "generator", lambda c: _flow().sample(2, generator=0)),
+        Case("flow.test_bits_per_dim(batch_size=0)", "batch_size",
+             lambda c: flow.test_bits_per_dim(_flow(), c.digits[:4], batch_size=0)),
+        Case("flow.test_bits_per_dim(seed=1.5)", "seed", lambda c: flow.test_bits_per_dim(_flow(), c.digits[:4], seed=1.5)),
+        Case("flow.train_recipe(minutes=0)", "minutes", lambda c: flow.train_recipe("flow", minutes=0)),
+        Case("flow.train_recipe('nope')", "no flow recipe", lambda c: flow.train_recipe("nope")),
+        Case("flow.train_recipe(layers=3)", "unknown recipe settings", lambda c: flow.train_recipe("flow", layers=3)),
         # the command line
         Case("cli sample --n -5", "positive|--n", lambda c: cli("sample", "mlp", "--checkpoint", c.mlp_path, "--n", "-5")),
         Case("cli sample --n many", "whole number|int", lambda c: cli("sample", "mlp", "--checkpoint", c.mlp_path, "--n", "many")),
@@ -408,6 +436,14 @@ def _cases() -> list[Case]:
                                                                       "--out", c.folder)),
     ]
     return cases
+
+
+def _flow(n_classes: int = 0):
+    """A small 28x28 RealNVP (fresh: the identity) for the flow's cases."""
+    from drawjourney.models import flow
+
+    return flow.RealNVP(flow.FlowConfig(n_scales=1, n_couplings=1, channels=4, n_blocks=0,
+                                        n_classes=n_classes))
 
 
 def _pretrained(name):

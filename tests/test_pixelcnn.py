@@ -179,3 +179,117 @@ def test_a_short_recipe_run_lowers_the_nll_and_is_registered(data_root):
     assert estimate == pytest.approx(float(pixelcnn.test_nll(model, test.images[:1000]).mean()))
     with pytest.raises(TypeError, match="unknown recipe settings"):
         pixelcnn.train_recipe("pixelcnn", minutes=0.05, layers=3)
+
+
+# -- the label prior: a conditional network is also an exact model of p(x) ---------------------
+
+def _conditional_3x3(gated: bool, prior=(0.15, 0.6, 0.25)) -> PixelCNN:
+    """A tiny class-conditional network on 3x3 images with a non-uniform label prior."""
+    torch.manual_seed(6)
+    model = PixelCNN(PixelCNNConfig(image_size=3, n_layers=2, channels=4, kernel=3,
+                                    first_kernel=3, gated=gated, n_classes=len(prior))).eval()
+    with torch.no_grad():
+        model.log_label_prior.copy_(torch.tensor(prior).log())
+    return model
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_without_labels_log_prob_is_the_label_mixture_and_sums_to_one(gated):
+    model = _conditional_3x3(gated)
+    images = torch.tensor(list(itertools.product([0.0, 1.0], repeat=9))).view(512, 1, 3, 3)
+    with torch.no_grad():
+        per_label = torch.stack([model.log_prob(images, torch.full((512,), c)).double()
+                                 for c in range(3)], dim=1)                   # (512, C)
+        mixture = model.log_prob(images).double()
+    assert not torch.allclose(per_label[:, 0], per_label[:, 1])     # the label matters
+    prior = torch.tensor([0.15, 0.6, 0.25], dtype=torch.float64)
+    torch.testing.assert_close(mixture.exp(), (per_label.exp() * prior).sum(1),
+                               rtol=1e-5, atol=1e-9)
+    assert abs(float(torch.logsumexp(mixture, 0).exp()) - 1.0) < 1e-5
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_without_labels_both_samplers_draw_the_labels_from_the_prior(gated):
+    torch.manual_seed(7)
+    model = PixelCNN(PixelCNNConfig(image_size=5, n_layers=2, channels=8, kernel=3,
+                                    first_kernel=3, gated=gated, n_classes=3)).eval()
+    with torch.no_grad():
+        model.log_label_prior.copy_(torch.tensor([0.2, 0.3, 0.5]).log())
+    n = 16
+    slow = model.sample(n, generator=torch.Generator().manual_seed(2))
+    again = model.sample(n, generator=torch.Generator().manual_seed(2))
+    fast = model.sample_fast(n, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(slow, again) and torch.equal(slow, fast)
+    assert not torch.equal(slow, model.sample(n, generator=torch.Generator().manual_seed(3)))
+    # a prior on one label: the same images as that label given (labels come after the
+    # per-pixel uniforms from the generator, so the draws are otherwise the same)
+    by_label = {}
+    for c in (0, 2):
+        with torch.no_grad():
+            model.log_label_prior.copy_(torch.eye(3)[c].log())
+        given = model.sample(n, labels=torch.full((n,), c),
+                             generator=torch.Generator().manual_seed(2))
+        for sampler in (model.sample, model.sample_fast):
+            assert torch.equal(sampler(n, generator=torch.Generator().manual_seed(2)), given)
+        by_label[c] = given
+    assert not torch.equal(by_label[0], by_label[2])               # so the label was used
+
+
+def test_a_conditional_recipe_run_sets_the_prior_to_the_training_label_frequencies(data_root):
+    from drawjourney import data
+
+    tiny = PixelCNNConfig(n_layers=1, channels=4, n_classes=10)
+    model, _ = pixelcnn.train_recipe("pixelcnn", minutes=0.01, config=tiny, progress=False)
+    labels = data.mnist("train", device="cpu").labels
+    frequencies = torch.bincount(labels, minlength=10).double() / len(labels)
+    prior = model.log_label_prior.exp().double()
+    assert abs(float(prior.sum()) - 1.0) < 1e-6
+    torch.testing.assert_close(prior, frequencies, rtol=1e-6, atol=1e-7)
+    assert not torch.allclose(prior, torch.full((10,), 0.1, dtype=torch.float64))
+    assert "log_label_prior" not in dict(model.named_parameters())   # a buffer, not learned
+
+
+def test_a_conditional_completion_without_labels_draws_the_label_given_the_prefix():
+    """With the known pixels a raster prefix, y ~ p(y | prefix) by Bayes' rule: the prefix's
+    log-likelihood per label is exact (all pixels known: log p(x | y)), the label is drawn
+    from prior x prefix likelihood with the sampler's generator, and a non-prefix is refused."""
+    torch.manual_seed(8)
+    model = PixelCNN(PixelCNNConfig(image_size=5, n_layers=2, channels=8, kernel=3,
+                                    first_kernel=3, gated=True, n_classes=3)).eval()
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.label_bias.weight.mul_(10.0)       # labels that disagree
+        model.log_label_prior.copy_(torch.tensor([0.2, 0.3, 0.5]).log())
+    n = 400
+    images = (torch.rand(n, 1, 5, 5) < 0.5).float()
+    everything = torch.ones(n, 1, 5, 5, dtype=torch.bool)
+    with torch.no_grad():
+        full = model._prefix_log_likelihoods(images, everything)
+        per_label = torch.stack([model.log_prob(images, torch.full((n,), c)) for c in range(3)], 1)
+    torch.testing.assert_close(full, per_label)
+    known = torch.zeros(n, 1, 5, 5, dtype=torch.bool)
+    known[:, :, :2] = True                                     # the top two rows
+    known[:, :, 2, :3] = True                                  # and three more pixels
+    with torch.no_grad():
+        posterior = torch.softmax(model._prefix_log_likelihoods(images, known)
+                                  + model.log_label_prior, 1)
+    assert (posterior - model.log_label_prior.exp()).abs().max() > 0.01   # the prefix counts
+    seeded = lambda: torch.Generator().manual_seed(3)
+    gen = seeded()
+    torch.rand(n, 1, 5, 5, generator=gen)                      # the pixels' uniforms come first
+    labels = torch.multinomial(posterior, 1, generator=gen)[:, 0]
+    gen = seeded()
+    torch.rand(n, 1, 5, 5, generator=gen)
+    from_prior = torch.multinomial(model.log_label_prior.exp().expand(n, -1), 1, generator=gen)[:, 0]
+    assert (labels != from_prior).any()            # so the check below can tell them apart
+    with torch.no_grad():
+        drawn = model._start(n, None, (images, known), seeded())[3]
+    assert torch.equal(drawn, labels)
+    slow = model.sample(n, given=(images, known), generator=seeded())
+    assert torch.equal(slow, model.sample_fast(n, given=(images, known), generator=seeded()))
+    assert torch.equal(slow, model.sample(n, labels=labels, given=(images, known),
+                                          generator=seeded()))
+    hole = known.clone()
+    hole[:, :, 0, 0] = False
+    with pytest.raises(ValueError, match="raster prefix"):
+        model.sample(n, given=(images, hole))

@@ -300,6 +300,8 @@ class RealNVP(nn.Module):
         """8-bit images x = k / 255 -> (y, log_det): u = (k + noise) / 256 with uniform noise
         (from `generator`), y = logit(alpha + (1 - 2 alpha) u), and log |dy/du| per image."""
         x = self._images(x)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         k = torch.round(x * 255)
         gen_device = generator.device if generator is not None else x.device
         noise = torch.rand(x.shape, generator=generator, device=gen_device).to(x.device, x.dtype)
@@ -387,7 +389,8 @@ class RealNVP(nn.Module):
                              f"(see preprocess), got {shape}")
         if not torch.isfinite(y).all():
             raise ValueError("the flow's input holds NaN or infinite values")
-        return y
+        p = next(self.parameters())
+        return y.to(p.device, p.dtype)
 
 
 # -- the recipes -------------------------------------------------------------------------------
@@ -450,6 +453,12 @@ def test_bits_per_dim(model: RealNVP, images: torch.Tensor, labels=None, *, seed
                       batch_size: int = 500) -> torch.Tensor:
     """Bits/dim per image (B,), float64 on the CPU, one dequantization draw per image from a
     generator seeded with `seed` (so the number is reproducible)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+            or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    images = model._images(images)
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     out = []

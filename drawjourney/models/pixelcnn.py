@@ -254,8 +254,10 @@ class PixelCNN(nn.Module):
     def _start(self, n, labels, given, generator):
         """What both samplers start from: the canvas (zeros, or the given pixels), the mask
         of known pixels, one uniform number per pixel, drawn on the generator's device (so
-        both samplers, on any device, make the same Bernoulli draws), and the labels (drawn
-        from p(y) where a conditional network is given none)."""
+        both samplers, on any device, make the same Bernoulli draws), and the labels. A
+        conditional network given none draws them from p(y), or, for a completion, from
+        p(y | known pixels): exact when the known pixels are a raster prefix (all pixels
+        before some point), which is then required."""
         n = _positive_int("n", n)
         S = self.config.image_size
         p = next(self.parameters())
@@ -268,9 +270,25 @@ class PixelCNN(nn.Module):
         gen_device = generator.device if generator is not None else p.device
         uniforms = torch.rand(n, 1, S, S, generator=generator, device=gen_device).to(p.device)
         if labels is None and self.config.n_classes:
-            labels = torch.multinomial(self.log_label_prior.exp().to(gen_device), n,
-                                       replacement=True, generator=generator).to(p.device)
+            log_p = self.log_label_prior.expand(n, -1)
+            if given is not None:
+                log_p = log_p + self._prefix_log_likelihoods(x, known)
+            labels = torch.multinomial(torch.softmax(log_p, 1).to(gen_device), 1,
+                                       generator=generator)[:, 0].to(p.device)
         return x, known, uniforms, labels
+
+    def _prefix_log_likelihoods(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """log p(known pixels | y) for every label (n, C), the known pixels a raster prefix."""
+        flat = known.flatten(1).int()
+        if (flat[:, 1:] > flat[:, :-1]).any():
+            raise ValueError("pass labels: with a conditional PixelCNN and no labels, the known "
+                             "pixels must be a raster prefix (every pixel before some point), "
+                             "the only case where p(y | known pixels) is exact")
+        per_class = []
+        for c in range(self.config.n_classes):
+            logits = self(x, torch.full((x.shape[0],), c))
+            per_class.append(((logits * x - F.softplus(logits)) * known).flatten(1).sum(1))
+        return torch.stack(per_class, 1)
 
     def _reach(self) -> int:
         """How far the receptive field reaches up (and, in a row, left) of a pixel."""
