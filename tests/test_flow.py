@@ -295,7 +295,7 @@ def test_a_short_recipe_run_lowers_test_bits_per_dim_and_is_registered(data_root
     key, estimate, standard_error = family.spot_check(model, {})
     assert key == "test_bits_per_dim" and standard_error > 0
     assert estimate == pytest.approx(float(flow.test_bits_per_dim(model,
-                                                                  test.images[:1000]).mean()))
+                                                                  test.images[::10]).mean()))
     samples = family.sample(model, 4, torch.tensor([0, 3, 5, 9]))
     assert samples.shape == (4, 1, 16, 16) and samples.min() >= 0 and samples.max() <= 1
     with pytest.raises(TypeError, match="unknown recipe settings"):

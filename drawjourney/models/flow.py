@@ -495,13 +495,15 @@ SPOT_CHECK_DIGITS = 1000
 
 
 def spot_check(model: RealNVP, recorded_metrics: dict) -> tuple[str, float, float]:
-    """("test_bits_per_dim", bits/dim of the first 1000 test digits, its standard error)."""
+    """("test_bits_per_dim", bits/dim of every 10th test digit (1000), its standard error).
+    Every 10th, not the first 1000: MNIST's test set puts its easier half first (the shipped
+    flow: 1.495 bits/dim on the first 1000, 1.535 on all 10,000, 4 standard errors apart)."""
     from drawjourney import data
 
     device = next(model.parameters()).device
     test = data.mnist("test", size=model.config.image_size, device=device)
     n = SPOT_CHECK_DIGITS
-    bpd = test_bits_per_dim(model, test.images[:n])
+    bpd = test_bits_per_dim(model, test.images[::test.images.shape[0] // n][:n])
     return "test_bits_per_dim", float(bpd.mean()), float(bpd.std()) / math.sqrt(n)
 
 

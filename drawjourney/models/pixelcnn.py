@@ -458,14 +458,15 @@ SPOT_CHECK_DIGITS = 1000
 
 
 def spot_check(model: PixelCNN, recorded_metrics: dict) -> tuple[str, float, float]:
-    """("test_nll_nats", exact -log p(x) of the first 1000 static test digits, its standard
-    error)."""
+    """("test_nll_nats", exact -log p(x) of every 10th static test digit (1000), its
+    standard error). Every 10th, not the first 1000: MNIST's test set puts its easier half
+    first."""
     from drawjourney import data
 
     device = next(model.parameters()).device
     test = data.mnist("test", binarize="static", device=device)
     n = SPOT_CHECK_DIGITS
-    nll = test_nll(model, test.images[:n])
+    nll = test_nll(model, test.images[::test.images.shape[0] // n][:n])
     return "test_nll_nats", float(nll.mean()), float(nll.std()) / math.sqrt(n)
 
 
