@@ -37,6 +37,9 @@ class Family:
     test_metrics(model) -> dict: further numbers measured on the family's test data where it
         has no likelihood, recorded under their keys (each starting with "test_"), e.g. a
         diffusion model's {"test_eps_mse": 0.03}.
+    sampler_metrics(model, n_samples) -> dict: further numbers about the family's samplers
+        (another sampler's FID-MNIST and seconds per image, say), recorded under their keys,
+        which must not clash with the harness's own.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Family:
     """spot_check(model, recorded_metrics) -> (metric key, estimate, standard error): one
     recorded metric re-measured cheaply on a small fixed batch (for shipped checkpoints)."""
     test_metrics: Callable[[nn.Module], dict] | None = None
+    sampler_metrics: Callable[[nn.Module, int], dict] | None = None
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -178,6 +182,12 @@ def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
         if not all(isinstance(k, str) and k.startswith("test_") for k in extra):
             raise ValueError(f"family {family.name}: test_metrics keys must start with "
                              f"'test_', got {sorted(extra)}")
+        result.update(extra)
+    if family.sampler_metrics is not None:
+        extra = family.sampler_metrics(model, n_samples)
+        if set(extra) & set(result):
+            raise ValueError(f"family {family.name}: sampler_metrics keys clash with the "
+                             f"harness's: {sorted(set(extra) & set(result))}")
         result.update(extra)
     if save_to is not None and checkpoint is None:
         ckpt.save(model, save_to, metrics=checkpoint_metrics(result),

@@ -85,6 +85,25 @@ def test_test_metrics_of_a_family_without_a_likelihood_reach_the_checkpoint(data
         bench.measure_family(bad, minutes=0.1, n_samples=100)
 
 
+def test_sampler_metrics_are_given_the_sample_count_and_reach_the_checkpoint(data_root):
+    """A family may measure its other samplers (diffusion: DDPM-1000 against DDIM-50)."""
+    import dataclasses
+
+    seen = []
+
+    def sampler_metrics(model, n_samples):
+        seen.append(n_samples)
+        return {"ddpm1000_fid_mnist": 3.5}
+
+    family = dataclasses.replace(FAMILY, sampler_metrics=sampler_metrics)
+    result = bench.measure_family(family, minutes=0.1, n_samples=100)
+    assert seen == [100]
+    assert bench.checkpoint_metrics(result)["ddpm1000_fid_mnist"] == 3.5
+    clash = dataclasses.replace(FAMILY, sampler_metrics=lambda model, n: {"fid_mnist": 0.0})
+    with pytest.raises(ValueError, match="clash"):
+        bench.measure_family(clash, minutes=0.1, n_samples=100)
+
+
 def test_registered_families_are_found_without_naming_them():
     families = bench.families()
     assert {"mlp", "conv", "rbm", "vae", "cvae", "draw", "draw_noattn", "draw_cond"} <= set(families)

@@ -288,3 +288,20 @@ def test_the_bench_family_samples_guided_images_and_spot_checks_the_test_loss(da
     assert abs(float(a.mean()) - 1.0) < 0.1
     key, value, se = family.spot_check(model, {})
     assert key == "test_eps_mse" and se > 0 and abs(value - 1.0) < 4 * se + 0.05
+
+
+def test_the_bench_compares_ddpm_with_ddim_on_the_same_labels(data_root):
+    from drawjourney import bench
+
+    family = bench.families()["diffusion"]
+    model = UNet(UNetConfig(channels=8, n_res=1, T=60)).eval()
+    out = family.sampler_metrics(model, 12)
+    assert out["sampler_comparison_samples"] == 12
+    for name in ("ddpm60", "ddim50"):
+        assert out[f"{name}_w0_seconds_per_image"] > 0
+        assert math.isfinite(out[f"{name}_w0_fid_mnist"]) and out[f"{name}_w0_fid_mnist"] > 0
+        assert 0 <= out[f"{name}_w0_label_accuracy"] <= 1
+    assert set(out) == {"sampler_comparison_samples", "ddpm60_w0_seconds_per_image",
+                        "ddpm60_w0_fid_mnist", "ddpm60_w0_label_accuracy",
+                        "ddim50_w0_seconds_per_image", "ddim50_w0_fid_mnist",
+                        "ddim50_w0_label_accuracy"}
