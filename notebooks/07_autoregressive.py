@@ -862,7 +862,9 @@ print(f"still {S * S} sequential horizontal-stack passes per image, whatever the
 # seed and device. A pass over a very small batch is dominated by its fixed cost (starting
 # each layer, and on a GPU launching it), not by its arithmetic, and the fast sampler makes
 # many more, smaller passes than the naive one; with a batch of 4 on the course's CPU the
-# speed-up was 4.8x, with 16 it is the figure printed above. What no caching removes is the **sequence**: 784 dependent steps per image, each
+# speed-up was 4.8x, with 16 it is the figure printed above.
+#
+# What no caching removes is the **sequence**: 784 dependent steps per image, each
 # waiting for the one before. A bigger image makes it worse in proportion: a $256 \times
 # 256$ colour image would need 196,608 of them.
 #
