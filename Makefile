@@ -26,6 +26,10 @@ test-unit: venv
 test-notebooks: venv
 	DRAWJOURNEY_FAST=1 $(BIN)/python -m pytest --nbval-lax notebooks
 
+.PHONY: test-browser
+test-browser: venv  ## every chapter run in JupyterLab in headless Chromium (apt: chromium chromium-driver); build/browser/
+	DRAWJOURNEY_FAST=1 DRAWJOURNEY_BROWSER=1 $(BIN)/python -m pytest tests/browser
+
 test-ipywidgets7: venv  ## the widget tests again under ipywidgets 7.7 (what Colab ships)
 	rm -rf $(VENV)/ipywidgets7
 	$(BIN)/python -m pip install -q --no-deps --target $(VENV)/ipywidgets7 "ipywidgets==7.7.5" \
@@ -45,6 +49,35 @@ execute: venv  ## re-run every notebook in full mode and keep the outputs and th
 
 bench: venv  ## measure the data pipeline and every model family
 	$(BIN)/python -m drawjourney bench --out results/bench.json
+
+.PHONY: handout book
+
+handout: venv  ## for a class: every chapter notebook without its exercise solutions, in handout/
+	rm -rf handout
+	$(BIN)/python tools/handout.py --out handout $(NOTEBOOKS)
+
+# The book is Sphinx + MyST-NB + sphinx-book-theme: the Executable Books stack that Jupyter
+# Book 1 wraps, kept up to date on PyPI. Jupyter Book 2 (mystmd) needs Node.js and downloads
+# its theme when it builds; this stack installs from PyPI alone and builds offline. It has
+# its own venv, .venv-book (no torch), so its Sphinx and docutils never move a package of the
+# course's .venv. The notebooks are shown as saved, never re-executed (book/conf.py).
+BOOK_VENV  := .venv-book
+BOOK_STAMP := $(BOOK_VENV)/.installed
+BOOK_SRC   ?= build/book-src
+BOOK_OUT   ?= build/book
+SPHINXOPTS ?=
+
+$(BOOK_STAMP): book/requirements.txt
+	test -x $(BOOK_VENV)/bin/python || $(PYTHON) -m venv $(BOOK_VENV)
+	$(BOOK_VENV)/bin/python -m pip install -q -r book/requirements.txt
+	$(BOOK_VENV)/bin/python -m pip install -q --no-deps "jupyter-server-mathjax>=0.2.6,<0.3"
+	touch $(BOOK_STAMP)
+
+book: $(BOOK_STAMP)  ## a static HTML site of the executed notebooks, in build/book/
+	rm -rf $(BOOK_SRC) && mkdir -p $(BOOK_SRC)
+	cp -p book/index.md $(NOTEBOOKS) $(BOOK_SRC)/
+	$(BOOK_VENV)/bin/sphinx-build -q -b html -c book $(SPHINXOPTS) $(BOOK_SRC) $(BOOK_OUT)
+	@echo "the book: $(BOOK_OUT)/index.html"
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
