@@ -292,6 +292,7 @@ def test_the_bench_family_samples_guided_images_and_spot_checks_the_test_loss(da
 
 def test_the_bench_compares_ddpm_with_ddim_on_the_same_labels(data_root):
     from drawjourney import bench
+    from drawjourney.models import diffusion
 
     family = bench.families()["diffusion"]
     model = UNet(UNetConfig(channels=8, n_res=1, T=60)).eval()
@@ -301,7 +302,8 @@ def test_the_bench_compares_ddpm_with_ddim_on_the_same_labels(data_root):
         assert out[f"{name}_w0_seconds_per_image"] > 0
         assert math.isfinite(out[f"{name}_w0_fid_mnist"]) and out[f"{name}_w0_fid_mnist"] > 0
         assert 0 <= out[f"{name}_w0_label_accuracy"] <= 1
-    assert set(out) == {"sampler_comparison_samples", "ddpm60_w0_seconds_per_image",
+    assert out["guidance_w"] == diffusion.BENCH_GUIDANCE and out["ddim_steps"] == 50
+    assert set(out) == {"guidance_w", "ddim_steps", "sampler_comparison_samples", "ddpm60_w0_seconds_per_image",
                         "ddpm60_w0_fid_mnist", "ddpm60_w0_label_accuracy",
                         "ddim50_w0_seconds_per_image", "ddim50_w0_fid_mnist",
                         "ddim50_w0_label_accuracy"}

@@ -569,7 +569,8 @@ def _bench_sampler_metrics(model: UNet, n_samples: int) -> dict:
         f"ddim{BENCH_STEPS}": lambda g: ddim_sample(model, model.schedule, n, BENCH_STEPS,
                                                     labels=labels, generator=g, progress=True),
     }
-    out = {"sampler_comparison_samples": n}
+    # how the harness's own samples (its FID-MNIST and label accuracy) were drawn
+    out = {"guidance_w": BENCH_GUIDANCE, "ddim_steps": BENCH_STEPS, "sampler_comparison_samples": n}
     for name, draw in samplers.items():
         generator = torch.Generator(device=device).manual_seed(0)
         runtime.synchronize(device)
