@@ -307,3 +307,15 @@ def test_the_bench_compares_ddpm_with_ddim_on_the_same_labels(data_root):
                         "ddpm60_w0_fid_mnist", "ddpm60_w0_label_accuracy",
                         "ddim50_w0_seconds_per_image", "ddim50_w0_fid_mnist",
                         "ddim50_w0_label_accuracy"}
+
+
+def test_sampling_in_cpu_chunks_gives_the_same_images(monkeypatch):
+    from drawjourney.models import diffusion
+
+    model = tiny(T=5)
+    whole = ddim_sample(model, model.schedule, 7, 5, labels=list(range(7)), guidance=1.5,
+                        generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(diffusion, "CPU_CHUNK", 3)
+    chunked = ddim_sample(model, model.schedule, 7, 5, labels=list(range(7)), guidance=1.5,
+                          generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(chunked, whole)
