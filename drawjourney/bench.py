@@ -190,7 +190,9 @@ def measure_family(family: Family, *, checkpoint=None, minutes: float = 5.0,
                              f"harness's: {sorted(set(extra) & set(result))}")
         result.update(extra)
     if save_to is not None and checkpoint is None:
-        ckpt.save(model, save_to, metrics=checkpoint_metrics(result),
+        # trained here, so the harness's device is also the training hardware
+        ckpt.save(model, save_to, metrics={**checkpoint_metrics(result),
+                                           "hardware": result["device"]},
                   note=f"bench recipe, {minutes} min budget")
     return result
 

@@ -104,6 +104,15 @@ def test_sampler_metrics_are_given_the_sample_count_and_reach_the_checkpoint(dat
         bench.measure_family(clash, minutes=0.1, n_samples=100)
 
 
+def test_a_model_trained_by_the_harness_is_saved_with_its_record(data_root, tmp_path):
+    from drawjourney import checkpoint
+
+    result = bench.measure_family(FAMILY, minutes=0.1, n_samples=100, save_to=tmp_path / "m.pt")
+    saved = checkpoint.info(tmp_path / "m.pt")["metrics"]
+    assert saved["hardware"] == result["device"]
+    assert saved["fid_mnist"] == result["fid_mnist"] and saved["train_seconds"] >= 0
+
+
 def test_registered_families_are_found_without_naming_them():
     families = bench.families()
     assert {"mlp", "conv", "rbm", "vae", "cvae", "draw", "draw_noattn", "draw_cond"} <= set(families)
