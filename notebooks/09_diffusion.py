@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -75,14 +76,14 @@ LIVE_MINUTES = size(0.1, 2.0, 2.0)        # the live run's budget
 SNAP_EVERY = size(4, 100, 200)            # live-run snapshot interval, in steps
 N_EPS = size(100, 1_000, 10_000)          # test digits for the noise-prediction error
 N_ERR = size(20, 200, 1_000)              # test digits per step in the error-by-step plot
-N_DDPM = size(2, 8, 1_000)                # samples per DDPM run: 1000 network passes each
+N_DDPM = size(2, 24, 1_000)               # samples per DDPM run: 1000 network passes each
 N_SAME = size(2, 4, 16)                   # samples from one shared starting noise
-N_LARGE = size(10, 100, 5_000)            # samples for DDIM-50 and DDIM-10 at a larger n
+N_LARGE = size(10, 1_000, 5_000)          # samples for DDIM-50 and DDIM-10 at a larger n
 DDIM_STEPS = (1000, 250, 50, 10) if (FAST or CUDA) else (250, 50, 10)   # DDIM-1000 costs DDPM's time
 N_NN = size(10, 100, 1_000)               # samples whose nearest training digits we find
 SWEEP_STEPS = size(5, 20, 50)             # DDIM steps in the guidance sweep and the widget
 GRID_STEPS = size(5, 25, 50)              # DDIM steps for the sample grid of section 8
-N_W = size(20, 50, 2_000)                 # guided samples per guidance weight
+N_W = size(20, 300, 2_000)                # guided samples per guidance weight
 WEIGHTS = (0.0, 1.0, 3.0) if FAST else (0.0, 0.5, 1.0, 2.0, 4.0)
 GRID_COLS = size(1, 4, 10)                # samples per label in the grids
 MLP_STEPS = size(50, 3_000, 3_000)        # chapter 01's paired MLP, trained again at 28x28
@@ -535,7 +536,7 @@ print("my sampler = diffusion.ddpm_sample (same draws), with and without the sig
 # Every piece is checked; now a network learns. The loop is the course's `train.fit` with
 # a step of our own: the (checked) `ddpm_loss` on a batch of training digits with their
 # labels (dropped 10% of the time, as the recipe does), one Adam step. The network is a
-# smaller U-Net than the recipe's (16 channels, one residual block per resolution); the
+# smaller U-Net than the recipe's (one residual block per resolution instead of two); the
 # shipped model also averages its weights over training (an EMA), which we skip here. In
 # fast mode the live network also gets a short chain, $T = 100$, so that the experiments
 # below that walk every step can run in seconds (the default mode uses the shipped model
@@ -595,9 +596,11 @@ fig
 # The loss falls fast from 1 (a fresh network predicts no noise at all) and then flattens:
 # most of $\varepsilon$ at large $t$ is just $x_t$ (section 4's table), which a network
 # learns in a few hundred steps; the remaining error is where the digits are decided.
-# The rows of samples go from smooth blobs towards digit shapes.
-# TODO(check): after the full-mode run, confirm the live samples show recognisable digit
-# shapes by the last snapshot, or reword ("blobs with strokes").
+# The samples take far longer than the loss suggests: after two minutes (786 steps in the
+# saved run) about half of the ten are digit-like strokes and the rest are still speckle or
+# blotches, although the loss stopped falling fast after a hundred steps. A low average loss
+# is not yet a sampler that works: every one of the thousand steps must be right, and the
+# small-$t$ steps, where the loss is largest (next figure), decide the strokes.
 #
 # ## 8 · The shipped model
 #
@@ -656,9 +659,11 @@ fig
 # faint speckle that looks like the digit's own texture, and smallest where $x_t$ is
 # mostly noise. Small errors in $\varepsilon$ at small $t$ matter little, though: the
 # image is rebuilt as $x_0 \approx (x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon)/
-# \sqrt{\bar\alpha_t}$, and $\sqrt{1-\bar\alpha_t}$ is tiny there.
-# TODO(check): confirm on the real model that the shipped curve is highest at small t and
-# below both trivial predictors everywhere, and that the live run's curve sits above it.
+# \sqrt{\bar\alpha_t}$, and $\sqrt{1-\bar\alpha_t}$ is tiny there. Both trained curves
+# sit below "predict 0" everywhere and below "predict $x_t$" up to at least $t = 700$; at the
+# very end of the chain copying $x_t$ is better still (about 4e-5 at $t = 1000$ against the
+# shipped network's 1e-4): a network that must also handle $t = 1$ never becomes an exact
+# identity. The live run's curve lies above the shipped one at every $t$.
 #
 # Here are the shipped model's digits, `GRID_COLS` per label, by DDIM in `GRID_STEPS` steps
 # with the guidance weight the bench uses (both explained below).
@@ -712,10 +717,8 @@ reverse_scrubber.strip(max_frames=8, title="the reverse process: x_t (top row of
 # chapter 01 again). As $t$ falls the average sharpens into one digit. And the $x_t$ row
 # never looks like a blurred digit: it stays noisy until late and the noise fades
 # gradually, not by averaging nearby pixels but because each step removes the part of the
-# noise the network has identified.
-# TODO(check): with the real model, confirm that x0_hat shows a recognisable digit by
-# about half way (t ~ 500) while x_t is still mostly noise; adjust the wording if it commits
-# later.
+# noise the network has identified. In the saved run $\hat x_0$ is a blurred but readable
+# digit by $t \approx 570$, while $x_t$ shows nothing but noise until about $t = 430$.
 #
 # ## 10 · Experiment (a): what is the $\sigma_t z$ term for?
 #
@@ -774,17 +777,18 @@ fig
 # %% [markdown]
 # What the slide gets right: the $\sigma_t z$ term is where a DDPM sampler's randomness
 # enters after the start, and with it the same $x_T$ still leads to different digits (the
-# right panel). What it gets wrong, at least for our model: dropping the term does not
-# make the sampler return a training image. It makes it return a **washed-out** one.
-# The update without noise is the posterior *mean* at every step; each mean is a little
-# smoother than any single image, and a thousand of them in a row remove variance the data
-# has (the "mean ink" column shows the images fading, and the FID rises). Diversity across
-# starting noises largely survives, because $x_T$ still differs; it is the fine detail
-# that goes. Section 11's DDIM removes the noise term *properly*: it changes the update so
-# that a deterministic path still lands on a sharp sample. Whether anything here matches
-# a training digit is section 12's question.
-# TODO(check): confirm with the real model that noise=False samples are fainter/blurrier
-# (mean ink lower, FID higher) and not training copies; if instead they are clean, reword.
+# right panel). Dropping it does more than we expected, though: the samples **collapse**.
+# From the same 24 starting noises, most of the quiet run's samples are a thin upright
+# "1" (the top-class share and the entropy in the table), the pairwise distance falls to a
+# third of the noisy run's, the mean ink drops and FID-MNIST explodes. The update without
+# noise takes the posterior *mean* at every step. Each mean is a little smoother and more
+# typical than any single image, and a thousand of them in a row pull every path towards
+# the simplest, most average digit there is: a "1" has the least ink and the least to get
+# wrong. So the slide's "without it, a noise-free image from the training data" is half
+# right: the images are clean, and section 12 shows they land very close to training
+# "1"s, but not because the model copies its training set: many different starting noises
+# end on the same few strokes. Section 11's DDIM removes the noise term *properly*: it
+# changes the update so that a deterministic path still lands on a varied, sharp sample.
 #
 # ## 11 · Experiment (b): fewer steps with DDIM
 #
@@ -873,6 +877,16 @@ fid_gap = ddim50["fid"] / ddpm_row["fid"] - 1
 print(f"DDIM-50 is {speedup:.0f}x faster per image than DDPM-{T_run} (target >= 15x: "
       f"{'met' if speedup >= 15 else 'missed'}); FID-MNIST at n = {N_DDPM}: {ddim50['fid']:.1f} vs {ddpm_row['fid']:.1f} "
       f"({fid_gap:+.0%}; target within 10%: {'met' if fid_gap <= 0.10 else 'missed'}, at a small n)")
+if "ddim50_w0_fid_mnist" in rec:
+    n_rec = int(rec["sampler_comparison_samples"])
+    rec_speedup = rec["ddpm1000_w0_seconds_per_image"] / rec["ddim50_w0_seconds_per_image"]
+    rec_gap = rec["ddim50_w0_fid_mnist"] / rec["ddpm1000_w0_fid_mnist"] - 1
+    print(f"recorded by the bench on {n_rec:,} conditional samples each (labels 0-9, w = 0): DDPM-1000 FID-MNIST "
+          f"{rec['ddpm1000_w0_fid_mnist']:.2f}, label accuracy {rec['ddpm1000_w0_label_accuracy']:.3f}, "
+          f"{rec['ddpm1000_w0_seconds_per_image']:.2f} s/image; DDIM-50 FID-MNIST {rec['ddim50_w0_fid_mnist']:.2f}, "
+          f"label accuracy {rec['ddim50_w0_label_accuracy']:.3f}, {rec['ddim50_w0_seconds_per_image']:.3f} s/image: "
+          f"{rec_speedup:.0f}x faster, FID {rec_gap:+.0%} (targets >= 15x and within 10%: "
+          f"{'met' if rec_speedup >= 15 and rec_gap <= 0.10 else 'missed'})")
 low, high = (min((r for r in trade if r["n"] == N_LARGE), key=lambda r: r["steps"]),
              max((r for r in trade if r["n"] == N_LARGE), key=lambda r: r["steps"]))
 print(f"diversity at n = {N_LARGE}: DDIM-{low['steps']} pairwise distance {low['dist']:.2f} and entropy "
@@ -881,17 +895,21 @@ print(f"diversity at n = {N_LARGE}: DDIM-{low['steps']} pairwise distance {low['
 
 # %% [markdown]
 # How to read this. The time per image falls in proportion to the steps; that part of the
-# slide is plain arithmetic. Quality holds up far better than the step count falls: the
-# printed verdict compares DDIM-50 with DDPM on the targets of the course. The slide's
-# diversity claim is the interesting one, and the last line tests it: DDIM's randomness
-# is all in $x_T$, and every step count maps the *same* starting noises to samples, so
-# there is no mechanism that makes fewer steps collapse the variety; what fewer steps do
-# is make each sample worse (the FID), with blurrier, simpler strokes at 10 steps.
-# TODO(check): with the real model, read the verdict line; if DDIM-10 shows lower pairwise
-# distance (blurrier samples are closer to each other), say that the *pixel* spread falls
-# because the samples are smoother, while the class entropy (which digits appear) does not.
-# Also check the FID ordering DDPM vs DDIM-50 (DDPM with 1000 steps is often *not* better
-# than DDIM-50 on small models) and the n = N_DDPM vs N_LARGE bias.
+# slide is plain arithmetic. Quality falls much more slowly than the step count, but it
+# does fall. On the few DDPM-sized samples the FIDs are all bias (24 real test digits score
+# about as badly as any sampler), which is why the bench's numbers on 500 samples each are
+# printed too: there DDPM-1000 is clearly better than DDIM-50 (the course's target of
+# "within 10%" is missed; Song et al. report the same kind of gap on CIFAR-10, FID 4.67 for
+# DDIM-50 against 3.17 for DDPM-1000), while DDIM-50 is about twenty times faster.
+#
+# The slide's diversity claim is the interesting one, and the last lines test it. DDIM's
+# randomness is all in $x_T$, and every step count maps the *same* starting noises to
+# samples. *Which* digits appear does not change with the step count: the class entropy
+# at $n = 1000$ is 3.30 bits at 10 steps against 3.31 at 50 (the maximum is 3.32). The
+# pixel spread does fall, by about 6%, because ten big steps draw smoother, simpler
+# strokes, and smoother images are closer to each other. So fewer steps cost quality
+# (FID-MNIST 40 against 27 at the same $n$), and the "lost diversity" the slide predicts is
+# that loss of detail, not fewer kinds of digit.
 #
 # ## 12 · Experiment (c): does it copy the training set?
 #
@@ -942,13 +960,15 @@ fig.suptitle("experiment (c): nearest training neighbours")
 fig
 
 # %% [markdown]
-# If the two histograms overlap, the model draws digits that are as far from its training
-# set as new real digits are: it has learned the *distribution*, not a lookup table. Even
-# the closest pairs differ in stroke detail. With 60,000 training digits and a network of
-# this size that is the expected answer; memorization is a real risk for diffusion models
-# trained long on small data sets (exercise 3).
-# TODO(check): confirm the sample and test histograms overlap (median distances within
-# ~10%) for the shipped model; if samples sit clearly closer, say so and quantify.
+# The samples are not copies. Their nearest training digits are, if anything, *farther*
+# away than a never-seen test digit's (median 5.2 against 4.1): the model draws digits that
+# are a little less typical than real ones, not ones it has stored. The closest pairs are
+# thin "1"s, which are close to some training "1" whatever draws them (the same holds for
+# test "1"s), and even they differ in slant and thickness. The quiet DDPM samples of
+# section 10 sit much closer (median 1.8) for the same reason: they are nearly all such
+# "1"s. With 60,000 training digits and a network of 0.39M parameters this is the expected
+# answer; memorization is a real risk for diffusion models trained long on small data sets
+# (exercise 3).
 #
 # ## 13 · Experiment (d): what does the network estimate?
 #
@@ -991,9 +1011,12 @@ fig
 # is what the training loss rewards. (The bottom row at large $t$ is a poor picture for
 # another reason: $\hat x_0$ divides by $\sqrt{\bar\alpha_t}$, whose inverse is printed too,
 # so a small error in $\varepsilon_\theta$ becomes a large one in $\hat x_0$. Samplers that
-# clip $\hat x_0$ to $[-1, 1]$ exist for this reason; the course's do not.)
-# TODO(check): with the real model, confirm the correlation rises with t (lowest at small t)
-# and whether x0_hat at t = 701 and 901 is a blurred digit or noise; reword if needed. What the slide's remark gets right is what that
+# clip $\hat x_0$ to $[-1, 1]$ exist for this reason; the course's do not.) The correlation
+# rises with $t$, from 0.97 at $t = 51$ to 1.00 from $t = 501$ on, where $x_t$ is mostly
+# noise and predicting it is easy; $\hat x_0$ is a blurred but readable digit up to
+# $t = 701$ and mostly noise at $t = 901$, where its error is multiplied by 61.
+#
+# What the slide's remark gets right is what that
 # estimate is *used* for. Up to a scale, $\varepsilon_\theta$ is the direction of steepest
 # increase of the log-density of noisy images,
 # $\nabla_{x_t} \log q(x_t) \approx -\varepsilon_\theta(x_t, t)/\sqrt{1-\bar\alpha_t}$
@@ -1038,8 +1061,8 @@ fig
 # to its final value, and the bold $\hat x_0$ curves settle much earlier. So: the network
 # estimates the noise; the sampler uses that estimate as a direction, and it is not
 # "denoising" in the classical sense of averaging neighbouring pixels or frames, which is
-# the fair part of the remark.
-# TODO(check): confirm the residual-sd curve tracks sqrt(1 - abar_t) for the real model.
+# the fair part of the remark. (In the saved run the two curves of the left panel lie on
+# top of each other from $t = 1000$ down to 0.)
 #
 # ## 14 · The goal: a digit of the label we ask for
 #
@@ -1177,15 +1200,18 @@ fig.suptitle("classifier-free guidance: what the weight w buys and costs")
 fig
 
 # %% [markdown]
-# Guidance buys label accuracy quickly: the first step up from $w = 0$ removes most of the
-# ambiguous samples. Past some weight the samples become *too* typical: thicker, more
-# uniform strokes, the within-class distance falls, and FID-MNIST (which wants the real
-# variety of the test set) starts to rise again. The best weight for the label and the
-# best for FID differ; the printed lines name both. This is the trade-off of the DiT table
-# in seed 002 (FID improving from no guidance to a moderate weight) in miniature.
-# TODO(check): with the real model confirm (1) accuracy rises with w and reaches the 99%
-# target at some w; (2) FID is U-shaped (or monotone) in w and where its minimum is;
-# (3) within-class distance falls with w. Reword whichever part does not hold.
+# Guidance buys label accuracy quickly: the first step up from $w = 0$ (accuracy 0.98)
+# to $w = 0.5$ brings it to 1.00 on these 300 samples and removes most of the samples the
+# judge is unsure about. Everything past that is paid for. The samples become *too*
+# typical: thicker, more uniform strokes (the strip above), the within-class distance
+# falls steadily (8.8 at $w = 0$, real digits 8.7, 7.7 at $w = 4$), and FID-MNIST, which
+# wants the real variety of the test set, rises from the first step on. For this model the
+# FID curve has no dip: its minimum is at $w = 0$. Seed 002's DiT table shows FID
+# *improving* with a moderate guidance weight on ImageNet, where an unguided model's
+# samples are often not recognisable as their class at all; our conditional model is
+# already right 98% of the time without help, so guidance has only the cost side left to
+# show on FID. The bench records $w = 0.5$, the smallest weight here that reaches the 99%
+# target.
 #
 # ## 15 · Verify: the journey's answer, side by side
 #
@@ -1257,10 +1283,13 @@ print(f"diffusion recorded (DDIM-{diffusion.BENCH_STEPS}, w = {rec.get('guidance
 # not the best pictures. The diffusion model is trained with a plain regression loss, has
 # no game and no determinant, and with guidance has a dial for how strictly it obeys.
 # Whether it is also the best of the course on FID is for the recorded 10,000-sample
-# numbers to decide, not the small-$n$ column.
-# TODO(check): with the real checkpoint, state which model has the lowest recorded FID and
-# whether diffusion's label accuracy reaches 99% (the cGAN records FID about 1.8 and
-# accuracy about 0.988 at the time of writing: read the table, do not copy these).
+# numbers to decide, not the small-$n$ column, and they say no: the conditional GAN keeps
+# the lowest recorded FID-MNIST (1.8 against diffusion's 5.2 at $w = 0.5$), while
+# diffusion has the highest label accuracy of the course (0.997 recorded, against the
+# cGAN's 0.988). Our diffusion model is also the smallest conditional model in the table
+# bar the PixelCNN, and it was trained for 70 minutes on one CPU thread; the literature's
+# diffusion models beat GANs with far more capacity and training (`RECIPES["diffusion_gpu"]`
+# is the wider recipe, for a GPU).
 #
 # ## 16 · Verify: the numbers of this chapter in one place
 
