@@ -6,6 +6,7 @@ saved: nothing is executed, so the book needs no kernel, no torch and no data.
 """
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 project = "Teaching Machines to Draw"
@@ -27,6 +28,13 @@ myst_enable_extensions = ["dollarmath", "amsmath"]
 # load the ipywidgets HTML manager from a CDN, which an offline reader does not have.
 nb_mime_priority_overrides = [("*", "application/vnd.jupyter.widget-view+json", None)]
 nb_ipywidgets_js = {}
+
+# The chapters link to each other's sections as JupyterLab makes the anchors: the heading's
+# text with its spaces turned into hyphens (`06_gans.ipynb#3-·-Experiment-1:-the-loss-that-
+# stalls`). The book's headings get the same anchors, so those links work on the site too.
+myst_heading_anchors = 4
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+myst_heading_slug_func = "slug.jupyterlab_slug"
 
 html_theme = "sphinx_book_theme"
 html_title = "Teaching Machines to Draw"
