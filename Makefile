@@ -30,7 +30,7 @@ test-notebooks: venv
 test-browser: venv  ## every chapter run in JupyterLab in headless Chromium (apt: chromium chromium-driver); build/browser/
 	DRAWJOURNEY_FAST=1 DRAWJOURNEY_BROWSER=1 $(BIN)/python -m pytest tests/browser
 
-test-ipywidgets7: venv  ## the widget tests again under ipywidgets 7.7 (what Colab ships)
+test-ipywidgets7: venv  ## the widget tests (every widget the chapters show) again under ipywidgets 7.7, as on Colab
 	rm -rf $(VENV)/ipywidgets7
 	$(BIN)/python -m pip install -q --no-deps --target $(VENV)/ipywidgets7 "ipywidgets==7.7.5" \
 	  "widgetsnbextension>=3.6,<4" "jupyterlab_widgets>=1,<3" ipython_genutils
@@ -46,6 +46,10 @@ execute: venv  ## re-run every notebook in full mode and keep the outputs and th
 	    --ExecutePreprocessor.timeout=3600 --ExecutePreprocessor.store_widget_state=True \
 	    $$nb && $(BIN)/jupytext --sync $$nb || exit 1; \
 	done
+
+.PHONY: memory
+memory: venv  ## every notebook in full mode under /usr/bin/time -v: wall time and peak RAM (Binder: 2 GB)
+	$(BIN)/python tools/notebook_memory.py --out results/notebook_memory.json $(NOTEBOOKS)
 
 bench: venv  ## measure the data pipeline and every model family
 	$(BIN)/python -m drawjourney bench --out results/bench.json
@@ -79,5 +83,5 @@ book: $(BOOK_STAMP)  ## a static HTML site of the executed notebooks, in build/b
 	$(BOOK_VENV)/bin/sphinx-build -q -b html -c book $(SPHINXOPTS) $(BOOK_SRC) $(BOOK_OUT)
 	@echo "the book: $(BOOK_OUT)/index.html"
 
-clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+clean:  ## remove the venvs and everything built (handout, book, browser screenshots)
+	rm -rf $(VENV) $(BOOK_VENV) .pytest_cache build handout *.egg-info

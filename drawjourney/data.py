@@ -41,6 +41,7 @@ SPLITS = ("train", "test")
 BINARIZE = (None, "static", "dynamic")
 DATASETS = {"mnist": "MNIST", "fashion": "FashionMNIST"}
 STATIC_SEED = 1234  # the one fixed Bernoulli draw behind binarize="static"
+RESIZE_CHUNK = 4096  # images downsampled per call; the result does not depend on it
 
 _RAW_FILES = (
     "train-images-idx3-ubyte",
@@ -264,14 +265,29 @@ def load(name: str, split: str = "train", size: int = 28, binarize: str | None =
     device = runtime.device(device)
     _bool("download", download)
     pixels, labels = _pixels(name, split, download)
-    images = pixels.unsqueeze(1).float().div_(255.0)
-    if size != 28:
-        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
-                               align_corners=False).clamp_(0.0, 1.0)
+    images = _floats(pixels, size)
     if binarize == "static":
-        images = torch.bernoulli(images, generator=torch.Generator().manual_seed(STATIC_SEED))
+        # In place: the draws of torch.bernoulli(images), without a second copy of the split.
+        images.bernoulli_(images, generator=torch.Generator().manual_seed(STATIC_SEED))
     classes = MNIST_CLASSES if name == "mnist" else FASHION_CLASSES
     return ImageData(images.to(device), labels.long().to(device), name, split, binarize, classes)
+
+
+def _floats(pixels: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, 28, 28) pixels as float32 (N, 1, size, size) images in [0, 1].
+
+    16x16 images are made by antialiased bilinear downsampling, RESIZE_CHUNK images at a
+    time: the same values as one call over the whole split, without its 28x28 float copy
+    and the resampler's buffers (about 400 MB for the 60,000 training digits; Binder gives 2 GB).
+    """
+    if size == 28:
+        return pixels.unsqueeze(1).float().div_(255.0)
+    images = torch.empty(len(pixels), 1, size, size)
+    for start in range(0, len(pixels), RESIZE_CHUNK):
+        block = pixels[start:start + RESIZE_CHUNK].unsqueeze(1).float().div_(255.0)
+        images[start:start + RESIZE_CHUNK] = F.interpolate(
+            block, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp_(0.0, 1.0)
+    return images
 
 
 def _choice(what: str, value, allowed: tuple):

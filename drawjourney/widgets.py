@@ -1,11 +1,14 @@
-"""Scrubbers: sliders over a sequence of frames, and over the dimensions of a latent vector.
+"""Scrubbers: sliders over a sequence of frames, over the dimensions of a latent vector, and
+over the arguments of a figure.
 
 Built only from ipywidgets that exist unchanged in 7.7 (Colab) and 8.x (JupyterLab):
 `Image` fed with PNG bytes, `IntSlider`, `FloatSlider`, `Dropdown`, `HTML`, `VBox`,
 `HBox`, and ``.observe(handler, names="value")``. Widgets update synchronously, so a
 scrubber also works with no frontend at all (plain python, nbval), where `show`, `set`
-and `set_label` drive it. Every scrubber has `strip()`, a static matplotlib figure of the
-same idea, for notebooks rendered where widgets do not run (GitHub, nbviewer).
+and `set_label` drive it. Every scrubber has `strip()` (`FigureControls` has `figure()`), a
+static matplotlib figure of the same idea, for notebooks rendered where widgets do not run
+(GitHub, nbviewer). These three are every widget the chapters show, so the widget tests
+under ipywidgets 7.7 and 8.x cover the whole course.
 
 A saved notebook keeps, for each displayed widget, a text/plain fallback: what JupyterLab
 shows for an untrusted notebook (a fresh clone, before it runs) and what renderers that
@@ -18,6 +21,8 @@ frames and decoded images that are NaN or outside [0, 1].
 from __future__ import annotations
 
 import html
+import io
+import numbers
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
@@ -71,6 +76,21 @@ def _describe(box: _Described, text: str) -> _Described:
 
 def _quoted(text: str, limit: int = 24) -> str:
     return repr(text if len(text) <= limit else text[:limit - 1] + "…")
+
+
+class _Quiet:
+    """`with self._quiet():` moves controls from code without their observers redrawing;
+    the caller redraws once after."""
+
+    _muted = False
+
+    @contextmanager
+    def _quiet(self):
+        self._muted = True
+        try:
+            yield
+        finally:
+            self._muted = False
 
 
 class FrameScrubber:
@@ -178,7 +198,7 @@ class FrameScrubber:
         display(self.widget)
 
 
-class LatentScrubber:
+class LatentScrubber(_Quiet):
     """Sliders over some dimensions of a latent vector, the decoded image(s) updated live.
 
     decode: ``decode(z, label) -> images``, z a (B, D) tensor (a clone of the current
@@ -345,15 +365,6 @@ class LatentScrubber:
             raise ValueError(f"label {label!r} is not one of the labels {self.labels}")
         return label
 
-    @contextmanager
-    def _quiet(self):
-        """Move a control programmatically without its observer decoding a second time."""
-        self._muted = True
-        try:
-            yield
-        finally:
-            self._muted = False
-
     def _on_slider(self, dim: int, change) -> None:
         if self._muted:
             return
@@ -370,6 +381,145 @@ class LatentScrubber:
         """Display the widget when the scrubber is the last expression of a cell."""
         from IPython.display import display  # IPython is there wherever ipywidgets is
         display(self.widget)
+
+
+class FigureControls(_Quiet):
+    """Sliders and menus that redraw a matplotlib figure: an explorer for a function of a few values.
+
+    draw: ``draw(fig, **values)`` draws on an empty `Figure` (constrained layout, `figsize`),
+        given the current value of every control by name.
+    controls: {name: spec}, in display order. A spec is
+        - (low, high, step, start): a slider over [low, high]; an IntSlider when all four are
+          ints, else a FloatSlider; low < high, 0 < step <= high - low, start in [low, high];
+        - a list of options (str or numbers): a Dropdown starting at the first.
+    labels: {name: description} for some controls (default: the name).
+    description: the sentence a saved notebook shows where widgets do not run.
+    figsize, dpi: the size of the figure drawn and its PNG resolution.
+    beside: the controls to the right of the figure (True) or below it (False).
+
+    Sliders redraw when released (a figure takes tens of milliseconds). Works with no
+    frontend: `set(**values)` moves controls and redraws once. Attributes: `controls`
+    (name -> widget), `image` (ipywidgets.Image), `widget` (the box to display).
+    """
+
+    def __init__(self, draw: Callable, controls: dict, description: str,
+                 labels: dict | None = None, figsize: tuple[float, float] = (7.0, 3.0),
+                 dpi: int = 80, beside: bool = True):
+        if not callable(draw):
+            raise TypeError("draw must be a function draw(fig, **values) that draws on a matplotlib "
+                            f"Figure; got {type(draw).__name__}")
+        if not isinstance(controls, dict) or not controls:
+            raise TypeError("controls must be a non-empty dict {name: (low, high, step, start) or "
+                            f"[options]}}; got {controls!r}")
+        labels = {} if labels is None else labels
+        if not isinstance(labels, dict):
+            raise TypeError(f"labels must be a dict {{name: description}}; got {type(labels).__name__}")
+        unknown = sorted(set(labels) - set(controls))
+        if unknown:
+            raise ValueError(f"labels names {unknown}, which are not controls; the controls are {list(controls)}")
+        if not isinstance(description, str) or not description.strip():
+            raise TypeError("description must be a non-empty str: the sentence a saved notebook shows")
+        self.draw = draw
+        self.description = description
+        self.figsize = tuple(_check_number(v, "figsize") for v in _check_list(figsize, "figsize", "(width, height)"))
+        if len(self.figsize) != 2 or min(self.figsize) <= 0:
+            raise ValueError(f"figsize must be (width, height) in inches, both > 0; got {figsize}")
+        self.dpi = _check_int(dpi, "dpi", 10, "dots per inch")
+        beside = _check_bool(beside, "beside")
+        self._specs = dict(controls)
+        self.controls = {name: _control(name, spec, labels.get(name, name)) for name, spec in controls.items()}
+        self._muted = False
+        self.image = widgets.Image(value=self.png(), format="png")
+        for control in self.controls.values():
+            control.observe(self._on_change, names="value")
+        panel = widgets.VBox(list(self.controls.values()))
+        box = (_DescribedHBox([self.image, panel], layout=_natural_size()) if beside
+               else _DescribedVBox([self.image, panel], layout=_natural_size()))
+        self.widget = _describe(box, repr(self))
+
+    def __repr__(self) -> str:
+        return f"{self.description} (interactive: run the notebook; figure below)"
+
+    @property
+    def values(self) -> dict:
+        """The controls' current values, by name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def set(self, **values) -> None:
+        """Move some controls to new values, then redraw once."""
+        for name, value in values.items():
+            self._check_value(name, value)
+        with self._quiet():
+            for name, value in values.items():
+                self.controls[name].value = value
+        self.image.value = self.png()
+
+    def figure(self, **values) -> Figure:
+        """A new static figure drawn at the current values, with `values` replacing some."""
+        for name, value in values.items():
+            self._check_value(name, value)
+        fig = Figure(figsize=self.figsize, layout="constrained")
+        self.draw(fig, **{**self.values, **values})
+        return fig
+
+    def png(self) -> bytes:
+        """The PNG bytes shown: the figure at the current values."""
+        buffer = io.BytesIO()
+        self.figure().savefig(buffer, format="png", dpi=self.dpi)
+        return buffer.getvalue()
+
+    def _check_value(self, name, value) -> None:
+        if name not in self.controls:
+            raise ValueError(f"{name!r} is not a control; the controls are {list(self.controls)}")
+        control = self.controls[name]
+        if isinstance(control, widgets.Dropdown):
+            options = self._specs[name]
+            if value not in options:
+                raise ValueError(f"{name} = {value!r} is not one of its options {options}")
+            return
+        value = _check_number(value, name)
+        if not control.min <= value <= control.max:
+            raise ValueError(f"{name} = {value} is outside its slider's range [{control.min}, {control.max}]")
+        if isinstance(control, widgets.IntSlider) and value != int(value):
+            raise ValueError(f"{name} takes whole numbers; got {value}")
+
+    def _on_change(self, change) -> None:
+        if not self._muted:
+            self.image.value = self.png()
+
+    def _ipython_display_(self) -> None:
+        """Display the widget when the explorer is the last expression of a cell."""
+        from IPython.display import display  # IPython is there wherever ipywidgets is
+        display(self.widget)
+
+
+def _control(name, spec, label: str):
+    """The ipywidget for one `FigureControls` spec (see its docstring)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise TypeError(f"control names must be identifiers (they are draw's keyword arguments); got {name!r}")
+    if not isinstance(label, str):
+        raise TypeError(f"the label of control {name!r} must be a str; got {label!r}")
+    if isinstance(spec, list):
+        if not spec:
+            raise ValueError(f"control {name!r}: a menu needs at least one option")
+        if len(set(map(repr, spec))) != len(spec):
+            raise ValueError(f"control {name!r}: its options repeat: {spec}")
+        return widgets.Dropdown(options=[(str(v), v) for v in spec], value=spec[0], description=label)
+    if not isinstance(spec, tuple) or len(spec) != 4:
+        raise TypeError(f"control {name!r} must be (low, high, step, start) or a list of options; got {spec!r}")
+    low, high, step, start = (_check_number(v, f"control {name!r}'s low, high, step and start") for v in spec)
+    if not low < high:
+        raise ValueError(f"control {name!r}: low must be < high; got ({spec[0]}, {spec[1]})")
+    if not 0 < step <= high - low:
+        raise ValueError(f"control {name!r}: step must be > 0 and at most high - low = {high - low:g}; got {spec[2]}")
+    if not low <= start <= high:
+        raise ValueError(f"control {name!r}: start {spec[3]} is outside [{spec[0]}, {spec[1]}]")
+    whole = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in spec)
+    if whole:
+        return widgets.IntSlider(value=spec[3], min=spec[0], max=spec[1], step=spec[2], description=label,
+                                 continuous_update=False)
+    return widgets.FloatSlider(value=start, min=low, max=high, step=step, description=label,
+                               continuous_update=False)
 
 
 def _as_latent(z) -> torch.Tensor:

@@ -712,3 +712,18 @@ def test_recalibrate_batchnorm_restores_each_layers_momentum():
     G.net[1].momentum, G.net[4].momentum = 0.3, None
     gan.recalibrate_batchnorm(G, batches=1, batch_size=8)
     assert (G.net[1].momentum, G.net[4].momentum) == (0.3, None)
+
+
+@pytest.mark.parametrize("n_classes", [0, 10])
+def test_sample_in_chunks_draws_the_same_images(monkeypatch, n_classes):
+    # Generator.sample feeds G at most SAMPLE_CHUNK images per pass (memory); the images
+    # must be those of one pass, labels split along with z.
+    G = gan.Generator(gan.GANConfig(n_classes=n_classes, g_width=8))
+    z = torch.randn(20, G.config.z_dim, generator=torch.Generator().manual_seed(0))
+    labels = (torch.arange(20) % 10) if n_classes else None
+    whole = G.sample(20, labels=labels, z=z)
+    monkeypatch.setattr(gan, "SAMPLE_CHUNK", 7)          # 20 = 7 + 7 + 6
+    torch.testing.assert_close(G.sample(20, labels=labels, z=z), whole, rtol=0, atol=1e-6)
+    if n_classes:
+        with pytest.raises(ValueError, match=r"labels must have shape \(20,\)"):
+            G.sample(20, labels=labels[:3], z=z)

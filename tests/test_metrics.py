@@ -393,6 +393,15 @@ def test_exact_log_partition_matches_brute_force(n_visible, n_hidden):
     assert float(torch.logsumexp(log_p, dim=0)) == pytest.approx(0.0, abs=1e-10)
 
 
+def test_exact_log_partition_is_the_same_in_memory_sized_chunks():
+    # 784 pixels and 13 hidden units: 8,192 states, enumerated in chunks (of 4,096) so no
+    # (states, 784) matrix outgrows about 32 MB; the chunks must add up to the one-pass sum.
+    rbm = _tiny_rbm(784, 13, scale=0.05)
+    h = _all_states(13)
+    one_pass = float(torch.logsumexp(h @ rbm.c + torch.nn.functional.softplus(h @ rbm.W.T + rbm.b).sum(1), 0))
+    assert metrics.rbm_log_partition_exact(rbm.W, rbm.b, rbm.c) == pytest.approx(one_pass, abs=1e-9)
+
+
 @pytest.mark.parametrize("schedule", ["linear", "geometric"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_ais_matches_exact_log_partition_on_a_tiny_rbm(schedule, dtype):

@@ -399,3 +399,119 @@ def test_inputs_that_worked_keep_working():
     frames = widgets.FrameScrubber(np.random.rand(3, 8, 8), titles=np.array([1, 2, 3]), nrow=np.int64(1))
     frames.show(np.int64(2))
     assert frames.caption.value == "3"
+
+
+# FigureControls: sliders and menus over the arguments of a figure (chapters 05 and 09).
+
+def _draw_bar(fig, height, colour="k", width=1.0):
+    """A bar whose height, colour and width are the controls: each value changes the picture."""
+    ax = fig.subplots()
+    ax.bar([0], [height], color=colour, width=width)
+    ax.set(ylim=(0, 10), xlim=(-1, 1), title="bar")
+
+
+def _controls(**kwargs):
+    spec = {"height": (0, 10, 1, 3), "colour": ["k", "r"], "width": (0.1, 1.0, 0.1, 0.5)}
+    return widgets.FigureControls(_draw_bar, spec, description="a bar", figsize=(2, 2), **kwargs)
+
+
+def test_figure_controls_builds_the_right_widgets_and_follows_them():
+    explorer = _controls(labels={"height": "h"})
+    height, colour, width = explorer.controls.values()
+    assert isinstance(height, __import__("ipywidgets").IntSlider) and height.description == "h"
+    assert isinstance(width, __import__("ipywidgets").FloatSlider) and width.description == "width"
+    assert isinstance(colour, __import__("ipywidgets").Dropdown) and colour.value == "k"
+    assert not height.continuous_update and not width.continuous_update
+    assert explorer.values == {"height": 3, "colour": "k", "width": 0.5}
+    seen = [_pixels(explorer.image.value)]
+    for control, value in ((height, 7), (colour, "r"), (width, 0.9)):
+        control.value = value                         # what a learner's drag does
+        seen.append(_pixels(explorer.image.value))
+        assert not np.array_equal(seen[-1], seen[-2]), f"moving {control.description} left the image as it was"
+    assert explorer.values == {"height": 7, "colour": "r", "width": 0.9}
+
+
+def test_figure_controls_set_redraws_once_and_figure_leaves_the_controls_alone():
+    calls = []
+
+    def draw(fig, **values):
+        calls.append(values)
+        _draw_bar(fig, **values)
+
+    explorer = widgets.FigureControls(draw, {"height": (0, 10, 1, 3), "colour": ["k", "r"]},
+                                      description="a bar", figsize=(2, 2))
+    calls.clear()
+    explorer.set(height=9, colour="r")
+    assert calls == [{"height": 9, "colour": "r"}]    # two controls moved, one redraw
+    fig = explorer.figure(height=1)
+    assert isinstance(fig, Figure) and calls[-1] == {"height": 1, "colour": "r"}
+    assert explorer.values == {"height": 9, "colour": "r"}
+
+
+def test_figure_controls_layout_and_plain_text():
+    beside, below = _controls(), _controls(beside=False)
+    assert isinstance(beside.widget, __import__("ipywidgets").HBox)
+    assert isinstance(below.widget, __import__("ipywidgets").VBox)
+    assert beside.widget.layout.align_items == "flex-start"
+    assert repr(beside) == repr(beside.widget) == "a bar (interactive: run the notebook; figure below)"
+
+
+def test_figure_controls_publishes_the_widget(ipython_shell):
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    explorer = _controls()
+    with capture_output() as captured:
+        display(explorer)
+    [output] = captured.outputs
+    assert output.data["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.widget.model_id
+    assert output.data["text/plain"] == repr(explorer)
+
+
+FIGURE_CONTROLS_BAD_INPUT = [
+    (lambda: widgets.FigureControls("draw", {"a": (0, 1, 1, 0)}, "d"), TypeError, "draw must be a function"),
+    (lambda: widgets.FigureControls(_draw_bar, {}, "d"), TypeError, "controls must be a non-empty dict"),
+    (lambda: widgets.FigureControls(_draw_bar, {"height": (0, 10, 1)}, "d"), TypeError,
+     r"control 'height' must be \(low, high, step, start\)"),
+    (lambda: widgets.FigureControls(_draw_bar, {"height": (5, 1, 1, 2)}, "d"), ValueError, "low must be < high"),
+    (lambda: widgets.FigureControls(_draw_bar, {"height": (0, 1, 0, 0)}, "d"), ValueError, "step must be > 0"),
+    (lambda: widgets.FigureControls(_draw_bar, {"height": (0, 1, 0.5, 3)}, "d"), ValueError,
+     r"start 3 is outside \[0, 1\]"),
+    (lambda: widgets.FigureControls(_draw_bar, {"height": (0, "1", 1, 0)}, "d"), TypeError, "must be a number"),
+    (lambda: widgets.FigureControls(_draw_bar, {"colour": []}, "d"), ValueError, "a menu needs at least one option"),
+    (lambda: widgets.FigureControls(_draw_bar, {"colour": ["k", "k"]}, "d"), ValueError, "its options repeat"),
+    (lambda: widgets.FigureControls(_draw_bar, {"the height": (0, 1, 1, 0)}, "d"), TypeError,
+     "control names must be identifiers"),
+    (lambda: widgets.FigureControls(_draw_bar, {"height": (0, 1, 1, 0)}, ""), TypeError,
+     "description must be a non-empty str"),
+    (lambda: _controls(labels={"depth": "d"}), ValueError, r"labels names \['depth'\], which are not controls"),
+    (lambda: _controls(labels={"height": 3}), TypeError, "the label of control 'height' must be a str"),
+    (lambda: _controls(beside="yes"), TypeError, "beside must be True or False"),
+    (lambda: widgets.FigureControls(_draw_bar, {"height": (0, 1, 1, 0)}, "d", figsize=(2, 0)), ValueError,
+     r"figsize must be \(width, height\)"),
+    (lambda: _controls().set(depth=1), ValueError, "'depth' is not a control"),
+    (lambda: _controls().set(height=11), ValueError, r"height = 11.0 is outside its slider's range \[0, 10\]"),
+    (lambda: _controls().set(height=2.5), ValueError, "height takes whole numbers"),
+    (lambda: _controls().set(colour="b"), ValueError, r"colour = 'b' is not one of its options \['k', 'r'\]"),
+    (lambda: _controls().figure(width="wide"), TypeError, "width must be a number"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", FIGURE_CONTROLS_BAD_INPUT,
+                         ids=[f"{i:02d}-{m[:30]}" for i, (_, _, m) in enumerate(FIGURE_CONTROLS_BAD_INPUT)])
+def test_figure_controls_bad_input_raises_a_clear_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_chapters_build_their_widgets_from_this_module():
+    """`make test-ipywidgets7` runs this file under ipywidgets 7.7: that covers the course's
+    widgets only while no chapter builds an ipywidget of its own."""
+    from pathlib import Path
+
+    chapters = sorted(Path(__file__).parents[1].glob("notebooks/[0-9][0-9]_*.py"))
+    assert len(chapters) >= 11
+    for chapter in chapters:
+        code = chapter.read_text()
+        assert "ipywidgets." not in code.replace("import ipywidgets", ""), \
+            f"{chapter.name} builds ipywidgets itself; use drawjourney.widgets (tested under 7.7 and 8.x)"

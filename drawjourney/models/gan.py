@@ -72,6 +72,11 @@ def from_model_scale(images: torch.Tensor) -> torch.Tensor:
     return (images + 1.0) * 0.5
 
 
+SAMPLE_CHUNK = 1000
+"""Images per forward pass of `Generator.sample`. In eval mode an image does not depend on
+its batch, so chunks change nothing but the memory: 4,200 images at once took 0.75 GB."""
+
+
 class Generator(nn.Module):
     """z (B, z_dim) [+ labels (B,)] -> images (B, 1, 28, 28) on the tanh scale [-1, 1]."""
 
@@ -115,9 +120,16 @@ class Generator(nn.Module):
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"z must be a tensor of shape (n, z_dim) = ({n}, "
                              f"{self.config.z_dim}), got {got}")
+        if labels is not None and self.config.n_classes:
+            labels = _labels(self, labels, n)      # checked once, then split with z
         was_training = self.training
         try:
-            return from_model_scale(self.eval()(z, labels))
+            self.eval()
+            if n <= SAMPLE_CHUNK:
+                return from_model_scale(self(z, labels))
+            label_parts = [None] * math.ceil(n / SAMPLE_CHUNK) if labels is None else labels.split(SAMPLE_CHUNK)
+            return torch.cat([from_model_scale(self(part, lab))
+                              for part, lab in zip(z.split(SAMPLE_CHUNK), label_parts)])
         finally:
             self.train(was_training)
 

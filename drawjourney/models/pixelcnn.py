@@ -30,6 +30,8 @@ from drawjourney import bench
 from drawjourney.models._shared import class_labels, unit_images
 
 MASK_TYPES = ("A", "B")
+FAST_CHUNK = 50
+"""Images `PixelCNN.sample_fast` draws at a time: its draws do not depend on it, its memory does."""
 
 
 @dataclass(frozen=True)
@@ -230,10 +232,20 @@ class PixelCNN(nn.Module):
         the next one, and the horizontal stack once per pixel on that single row (a row
         depends on the rows above only through the vertical stack), on only the columns that
         can reach the pixel. Plain network: each pixel's pass runs on the rows that can reach
-        it (its receptive field's height)."""
+        it (its receptive field's height).
+
+        Images are drawn `FAST_CHUNK` at a time. Every uniform number is drawn before the
+        first pixel, so the chunks change the memory, not the draws."""
         x, known, uniforms, labels = self._start(n, labels, given, generator)
-        S, cfg = self.config.image_size, self.config
         label = self._labels(labels, n)
+        for start in range(0, n, FAST_CHUNK):
+            part = slice(start, start + FAST_CHUNK)
+            self._fill_fast(x[part], known[part], uniforms[part], None if label is None else label[part])
+        return x
+
+    def _fill_fast(self, x, known, uniforms, label) -> None:
+        """`sample_fast`'s raster loop over a chunk of images: draws the unknown pixels of x in place."""
+        S, cfg, n = self.config.image_size, self.config, x.shape[0]
         for i in range(S):
             if bool(known[:, :, i].all()):
                 continue
@@ -249,7 +261,6 @@ class PixelCNN(nn.Module):
                     logit = self._logits(2 * x[:, :, lo:i + 1] - 1, label)[:, :, -1, j]
                 draw = (uniforms[:, :, i, j] < torch.sigmoid(logit)).to(x.dtype)
                 x[:, :, i, j] = torch.where(known[:, :, i, j], x[:, :, i, j], draw)
-        return x
 
     def _start(self, n, labels, given, generator):
         """What both samplers start from: the canvas (zeros, or the given pixels), the mask
