@@ -44,11 +44,9 @@ if "google.colab" in sys.modules:
 
 # %%
 # %matplotlib inline
-import io
 import math
 import time
 
-import ipywidgets
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
@@ -472,39 +470,14 @@ def attention_panels(axes, image, g_x, g_y, log_delta, log_sigma2, N):
         ax.set_yticks([])
 
 
-class ExplorerBox(ipywidgets.HBox):
-    """The explorer's box; its repr is the one sentence a saved, unrun notebook shows."""
-
-    def __repr__(self):
-        return ("Filterbank explorer: sliders for centre, stride, blur, N "
-                "(interactive: run the notebook; figure below)")
-
-
 def filterbank_explorer(image):
-    """Sliders over (g~_X, g~_Y, log delta~, log sigma^2, N) showing `attention_panels` live."""
-    sliders = {
-        "g_x": ipywidgets.FloatSlider(value=0.0, min=-1.5, max=1.5, step=0.05, description="g~_X"),
-        "g_y": ipywidgets.FloatSlider(value=0.0, min=-1.5, max=1.5, step=0.05, description="g~_Y"),
-        "log_delta": ipywidgets.FloatSlider(value=-0.2, min=-3.0, max=1.0, step=0.1,
-                                            description="log δ~"),
-        "log_sigma2": ipywidgets.FloatSlider(value=2.0, min=-3.0, max=4.0, step=0.1,
-                                             description="log σ²"),
-        "N": ipywidgets.IntSlider(value=5, min=2, max=12, description="N"),
-    }
-    picture = ipywidgets.Image(format="png")
-
-    def redraw(_=None):
-        fig = Figure(figsize=(7.2, 2.6), layout="constrained")
-        attention_panels(fig.subplots(1, 3), image, **{k: s.value for k, s in sliders.items()})
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80)
-        picture.value = buffer.getvalue()
-
-    for slider in sliders.values():
-        slider.continuous_update = False
-        slider.observe(redraw, names="value")
-    redraw()
-    return ExplorerBox([picture, ipywidgets.VBox(list(sliders.values()))])
+    """Sliders over (g~_X, g~_Y, log delta~, log sigma^2, N) redrawing `attention_panels` live."""
+    return widgets.FigureControls(
+        lambda fig, **values: attention_panels(fig.subplots(1, 3), image, **values),
+        {"g_x": (-1.5, 1.5, 0.05, 0.0), "g_y": (-1.5, 1.5, 0.05, 0.0),
+         "log_delta": (-3.0, 1.0, 0.1, -0.2), "log_sigma2": (-3.0, 4.0, 0.1, 2.0), "N": (2, 12, 1, 5)},
+        labels={"g_x": "g~_X", "g_y": "g~_Y", "log_delta": "log δ~", "log_sigma2": "log σ²"},
+        description="Filterbank explorer: sliders for centre, stride, blur, N", figsize=(7.2, 2.6))
 
 
 a_digit = test.images[1, 0].cpu()                           # a 2

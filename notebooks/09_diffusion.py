@@ -47,11 +47,9 @@ if "google.colab" in sys.modules:
 
 # %%
 # %matplotlib inline
-import io
 import math
 import time
 
-import ipywidgets
 import torch
 from matplotlib.figure import Figure
 
@@ -146,29 +144,11 @@ def forward_panel(fig, t, schedule=linear, snr=snr_linear):
     ax_snr.set(xlabel="step t", ylabel="SNR = abar / (1 - abar)", title=f"SNR(t) = {float(snr[t]):.3g}")
 
 
-class ForwardBox(ipywidgets.VBox):
-    """The forward-process panel; its repr is the sentence a saved, unrun notebook shows."""
-
-    def __repr__(self):
-        return "Forward process: a slider over t dissolves 4 digits (interactive: run the notebook; figure below)"
-
-
 def forward_explorer():
-    """A slider over t redrawing `forward_panel`."""
-    slider = ipywidgets.IntSlider(value=1, min=1, max=T, step=1, description="t",
-                                  continuous_update=False)
-    picture = ipywidgets.Image(format="png")
-
-    def redraw(_=None):
-        fig = Figure(figsize=(8, 3.4), layout="constrained")
-        forward_panel(fig, slider.value - 1)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80)
-        picture.value = buffer.getvalue()
-
-    slider.observe(redraw, names="value")
-    slider.value = 200
-    return ForwardBox([picture, slider])
+    """A slider over t redrawing `forward_panel` (the slider counts t from 1, as the paper does)."""
+    return widgets.FigureControls(lambda fig, t: forward_panel(fig, t - 1), {"t": (1, T, 1, 200)},
+                                  description="Forward process: a slider over t dissolves 4 digits",
+                                  figsize=(8, 3.4), beside=False)
 
 
 forward_explorer()
@@ -596,9 +576,9 @@ fig
 # The loss falls fast from 1 (a fresh network predicts no noise at all) and then flattens:
 # most of $\varepsilon$ at large $t$ is just $x_t$ (section 4's table), which a network
 # learns in a few hundred steps; the remaining error is where the digits are decided.
-# The samples take far longer than the loss suggests: after two minutes (786 steps in the
-# saved run) about half of the ten are digit-like strokes and the rest are still speckle or
-# blotches, although the loss stopped falling fast after a hundred steps. A low average loss
+# The samples take far longer than the loss suggests: after two minutes (719 steps in the
+# saved run) three or four of the ten are digit-like strokes and the rest are still speckle
+# or blotches, although the loss stopped falling fast after a hundred steps. A low average loss
 # is not yet a sampler that works: every one of the thousand steps must be right, and the
 # small-$t$ steps, where the loss is largest (next figure), decide the strokes.
 #
