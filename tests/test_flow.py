@@ -232,6 +232,15 @@ def test_samples_have_the_shape_and_range_and_follow_the_seed(n):
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+def test_sampling_in_chunks_gives_the_images_of_one_pass(monkeypatch):
+    model = _conditional_flow()
+    labels = torch.tensor([0, 1, 2, 1, 0, 2, 2])
+    whole = model.sample(7, labels=labels, generator=torch.Generator().manual_seed(3))
+    monkeypatch.setattr(flow, "SAMPLE_CHUNK", 3)          # 7 = 3 + 3 + 1
+    chunked = model.sample(7, labels=labels, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-12)
+
+
 def test_temperature_zero_decodes_each_class_mean():
     model = _conditional_flow()
     with torch.no_grad():
