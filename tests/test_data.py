@@ -328,3 +328,41 @@ def test_good_indices_and_hand_built_data(small):
     mine = _by_hand(classes=list("0123456789"))
     assert mine.classes == tuple("0123456789") and mine.size == 16
     assert len(mine.to("cpu")) == 4 and len(list(data.batches(mine, 2, seed=2**70))) == 2
+
+
+def test_a_missing_split_downloads_through_torchvision_from_a_mirror(tmp_path, monkeypatch, data_root, test28):
+    # What a learner on Colab or Binder gets on first use: an empty data folder, filled by
+    # torchvision's MNIST download. The mirror is a local HTTP server serving gzipped copies
+    # of the real files (this machine has no internet), with torchvision's checksums
+    # replaced by theirs; everything after the URL is torchvision's own code path.
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    from torchvision import datasets
+
+    served = tmp_path / "mirror"
+    served.mkdir()
+    resources = []
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        gz = served / f"{name}.gz"
+        gz.write_bytes(gzip.compress((data_root / "MNIST" / "raw" / name).read_bytes(), compresslevel=1, mtime=0))
+        resources.append((gz.name, hashlib.md5(gz.read_bytes()).hexdigest()))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{server.server_address[1]}/"])
+        monkeypatch.setattr(datasets.MNIST, "resources", resources)
+        monkeypatch.setenv("DRAWJOURNEY_DATA", str(tmp_path / "empty"))
+        with pytest.raises(data.DataNotFoundError):
+            data.mnist("test", download=False)         # nothing there yet
+        downloaded = data.mnist("test")                 # download=True, the default
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert torch.equal(downloaded.images, test28.images) and torch.equal(downloaded.labels, test28.labels)
+    assert (tmp_path / "empty" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
