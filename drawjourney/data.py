@@ -179,6 +179,21 @@ class ImageData:
         return ImageData(self.images[:n], self.labels[:n], self.name, self.split,
                          self.binarize, self.classes)
 
+    def spread(self, n: int) -> "ImageData":
+        """`n` examples spread over the split (every len // n-th, from the first), sharing memory.
+
+        A fair small sample where `subset(n)` is not one: MNIST's test split puts its
+        easier digits first (a flow scored 1.495 bits/dim on the first 1,000 and 1.535 on
+        all 10,000), so the model spot checks use this.
+        """
+        n = _int("spread size n", n)
+        if not 1 <= n <= len(self):
+            raise ValueError(f"spread size n={n} must be between 1 and {len(self)}, the "
+                             f"number of examples")
+        every = len(self) // n
+        return ImageData(self.images[::every][:n], self.labels[::every][:n], self.name, self.split,
+                         self.binarize, self.classes)
+
     def to(self, device) -> "ImageData":
         """The same data on `device` (a string or torch.device, checked by `runtime.device`)."""
         device = runtime.device(device)

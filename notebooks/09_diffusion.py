@@ -560,7 +560,7 @@ print(f"training loss: first 20 steps {sum(live_hist.losses['loss'][:20]) / min(
 fig = Figure(figsize=(12, 4.2), layout="constrained")
 ax_loss, ax_snap = fig.subplots(1, 2, width_ratios=[1, 1.3])
 plot.loss_curves(live_hist, smooth=0.9, ax=ax_loss, logy=True,
-                 title=f"live run: noise-prediction MSE per batch ({live_hist.seconds:.0f} s)")
+                 title="live run: noise-prediction MSE per batch")   # the plot adds the seconds
 ax_loss.axhline(1.0, color="grey", linestyle=":", label="predict 0: 1.0")
 ax_loss.set(ylabel="MSE per pixel")
 ax_loss.legend(fontsize=8)
@@ -576,9 +576,9 @@ fig
 # The loss falls fast from 1 (a fresh network predicts no noise at all) and then flattens:
 # most of $\varepsilon$ at large $t$ is just $x_t$ (section 4's table), which a network
 # learns in a few hundred steps; the remaining error is where the digits are decided.
-# The samples take far longer than the loss suggests: after two minutes (719 steps in the
-# saved run) three or four of the ten are digit-like strokes and the rest are still speckle
-# or blotches, although the loss stopped falling fast after a hundred steps. A low average loss
+# The samples take far longer than the loss suggests: after two minutes (759 steps in the
+# saved run) four of the ten are digit-like strokes and the rest are still speckle or
+# blotches, although the loss stopped falling fast after a hundred steps. A low average loss
 # is not yet a sampler that works: every one of the thousand steps must be right, and the
 # small-$t$ steps, where the loss is largest (next figure), decide the strokes.
 #

@@ -65,6 +65,17 @@ def test_dynamic_binarization_resamples(data_root):
     assert torch.allclose(x1.mean(), grey.mean(), atol=0.01)
 
 
+def test_spread_takes_every_kth_example_with_its_label(test28):
+    part = test28.spread(1000)
+    assert len(part) == 1000 and torch.equal(part.images, test28.images[::10])
+    assert torch.equal(part.labels, test28.labels[::10])
+    assert part.images.data_ptr() == test28.images.data_ptr()     # a view, no copy
+    assert len(test28.spread(3)) == 3 and torch.equal(test28.spread(3).labels, test28.labels[[0, 3333, 6666]])
+    for bad in (0, 10_001):
+        with pytest.raises(ValueError, match="spread size n"):
+            test28.spread(bad)
+
+
 def test_batches_are_seeded_and_cover_an_epoch(test28):
     sub = test28.subset(1000)
     first = [y for _, y in data.batches(sub, 100, seed=3)]

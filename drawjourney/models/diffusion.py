@@ -606,11 +606,9 @@ def spot_check(model: UNet, recorded_metrics: dict) -> tuple[str, float, float]:
     from drawjourney import data
 
     test = data.mnist("test", size=model.config.image_size, device=model.inp.weight.device)
-    every = max(len(test) // SPOT_CHECK_DIGITS, 1)
-    images = test.images[::every][:SPOT_CHECK_DIGITS]
-    labels = test.labels[::every][:SPOT_CHECK_DIGITS] if model.config.n_classes else None
-    err = test_eps_mse(model, images, labels)
-    return "test_eps_mse", float(err.mean()), float(err.std()) / math.sqrt(len(images))
+    part = test.spread(min(SPOT_CHECK_DIGITS, len(test)))
+    err = test_eps_mse(model, part.images, part.labels if model.config.n_classes else None)
+    return "test_eps_mse", float(err.mean()), float(err.std()) / math.sqrt(len(err))
 
 
 bench.register(bench.Family(

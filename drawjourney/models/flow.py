@@ -506,9 +506,8 @@ def spot_check(model: RealNVP, recorded_metrics: dict) -> tuple[str, float, floa
 
     device = next(model.parameters()).device
     test = data.mnist("test", size=model.config.image_size, device=device)
-    n = SPOT_CHECK_DIGITS
-    bpd = test_bits_per_dim(model, test.images[::test.images.shape[0] // n][:n])
-    return "test_bits_per_dim", float(bpd.mean()), float(bpd.std()) / math.sqrt(n)
+    bpd = test_bits_per_dim(model, test.spread(SPOT_CHECK_DIGITS).images)
+    return "test_bits_per_dim", float(bpd.mean()), float(bpd.std()) / math.sqrt(len(bpd))
 
 
 bench.register(bench.Family(

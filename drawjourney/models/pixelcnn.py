@@ -476,9 +476,8 @@ def spot_check(model: PixelCNN, recorded_metrics: dict) -> tuple[str, float, flo
 
     device = next(model.parameters()).device
     test = data.mnist("test", binarize="static", device=device)
-    n = SPOT_CHECK_DIGITS
-    nll = test_nll(model, test.images[::test.images.shape[0] // n][:n])
-    return "test_nll_nats", float(nll.mean()), float(nll.std()) / math.sqrt(n)
+    nll = test_nll(model, test.spread(SPOT_CHECK_DIGITS).images)
+    return "test_nll_nats", float(nll.mean()), float(nll.std()) / math.sqrt(len(nll))
 
 
 bench.register(bench.Family(
