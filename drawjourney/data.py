@@ -172,12 +172,8 @@ class ImageData:
 
     def subset(self, n: int) -> "ImageData":
         """The first `n` examples (fast mode shrinks data with this), sharing memory."""
-        n = _int("subset size n", n)
-        if not 1 <= n <= len(self):
-            raise ValueError(f"subset size n={n} must be between 1 and {len(self)}, the "
-                             f"number of examples")
-        return ImageData(self.images[:n], self.labels[:n], self.name, self.split,
-                         self.binarize, self.classes)
+        n = self._size("subset", n)
+        return self._rows(slice(None, n))
 
     def spread(self, n: int) -> "ImageData":
         """`n` examples spread over the split (every len // n-th, from the first), sharing memory.
@@ -186,12 +182,18 @@ class ImageData:
         easier digits first (a flow scored 1.495 bits/dim on the first 1,000 and 1.535 on
         all 10,000), so the model spot checks use this.
         """
-        n = _int("spread size n", n)
+        n = self._size("spread", n)
+        return self._rows(slice(None, n * (len(self) // n), len(self) // n))
+
+    def _size(self, what: str, n) -> int:
+        n = _int(f"{what} size n", n)
         if not 1 <= n <= len(self):
-            raise ValueError(f"spread size n={n} must be between 1 and {len(self)}, the "
+            raise ValueError(f"{what} size n={n} must be between 1 and {len(self)}, the "
                              f"number of examples")
-        every = len(self) // n
-        return ImageData(self.images[::every][:n], self.labels[::every][:n], self.name, self.split,
+        return n
+
+    def _rows(self, rows: slice) -> "ImageData":
+        return ImageData(self.images[rows], self.labels[rows], self.name, self.split,
                          self.binarize, self.classes)
 
     def to(self, device) -> "ImageData":

@@ -125,11 +125,9 @@ class Generator(nn.Module):
         was_training = self.training
         try:
             self.eval()
-            if n <= SAMPLE_CHUNK:
-                return from_model_scale(self(z, labels))
-            label_parts = [None] * math.ceil(n / SAMPLE_CHUNK) if labels is None else labels.split(SAMPLE_CHUNK)
-            return torch.cat([from_model_scale(self(part, lab))
-                              for part, lab in zip(z.split(SAMPLE_CHUNK), label_parts)])
+            return torch.cat([from_model_scale(self(z[i:i + SAMPLE_CHUNK],
+                                                    None if labels is None else labels[i:i + SAMPLE_CHUNK]))
+                              for i in range(0, n, SAMPLE_CHUNK)])
         finally:
             self.train(was_training)
 
